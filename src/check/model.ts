@@ -1,0 +1,75 @@
+// The checked policy: every name resolved, every address parsed, every
+// service turned into per-family L4 matches. This is what src/ir lowers.
+import type { Span, Verb } from "../syntax/ast.js";
+import type { Family, Prefix } from "../net/address.js";
+import type { L4 } from "../net/services.js";
+
+export interface Machine {
+  readonly name: string;
+  readonly span: Span;
+  /** physical (underlay) addresses, each a full-length prefix */
+  readonly physical: readonly Prefix[];
+  readonly ifaces: readonly string[];
+  /** overlay addresses on the VPN interface (empty when not a VPN member) */
+  readonly overlay: readonly Prefix[];
+  readonly vpnRole?: "hub" | "peer";
+}
+
+export interface VpnModel {
+  readonly name: string;
+  readonly iface: string;
+  readonly networks: readonly Prefix[];
+  readonly hub: string;
+  readonly listenPort: number;
+  readonly span: Span;
+}
+
+/**
+ * Where traffic may come from. `viaVpn` sources are VPN identities: the
+ * packet arrived on the VPN interface AND its source is in `prefix`.
+ */
+export type SourceAtom =
+  | { readonly kind: "any" }
+  | { readonly kind: "prefix"; readonly prefix: Prefix; readonly viaVpn: boolean };
+
+export type DestAtom =
+  | { readonly kind: "any" }
+  | { readonly kind: "machine"; readonly name: string }
+  | { readonly kind: "prefix"; readonly prefix: Prefix; readonly viaVpn: boolean };
+
+/** Per-family L4 matches of a rule; `null` means all traffic. */
+export type Services = Readonly<Record<Family, readonly L4[]>> | null;
+
+export interface Origin {
+  /** position in policy order across all files */
+  readonly seq: number;
+  readonly span: Span;
+  /** `policy.wgp:12`, for comments in the artifacts */
+  readonly label: string;
+  readonly comment?: string;
+}
+
+export interface CheckedRule {
+  readonly verb: Verb;
+  readonly origin: Origin;
+  readonly sources: readonly SourceAtom[];
+  readonly dests: readonly DestAtom[];
+  readonly services: Services;
+}
+
+export interface CheckedExpect {
+  readonly verdict: Verb;
+  readonly span: Span;
+  readonly sources: readonly SourceAtom[];
+  readonly dests: readonly DestAtom[];
+  readonly services: Services;
+}
+
+export interface CheckedPolicy {
+  readonly machines: ReadonlyMap<string, Machine>;
+  readonly vpn?: VpnModel;
+  readonly rules: readonly CheckedRule[];
+  readonly masquerade?: { readonly via?: string; readonly origin: Origin };
+  readonly defaults: { readonly global: Verb; readonly perMachine: ReadonlyMap<string, Verb> };
+  readonly expects: readonly CheckedExpect[];
+}

@@ -1,0 +1,216 @@
+// The one catalogue of diagnostics. A code never changes meaning once
+// released; add new codes instead. Messages are lowercase, no trailing
+// period, names in backticks; `help` is the only place that suggests a fix.
+
+export type Severity = "error" | "warning";
+
+interface Entry<P> {
+  readonly code: string;
+  readonly severity: Severity;
+  readonly message: (p: P) => string;
+  /** one sentence for `wgpc explain-code` and docs/diagnostics.md */
+  readonly explanation: string;
+}
+
+function entry<P = Record<string, never>>(
+  code: string,
+  severity: Severity,
+  message: (p: P) => string,
+  explanation: string,
+): Entry<P> {
+  return { code, severity, message, explanation };
+}
+
+export const catalogue = {
+  // --- usage, files, configuration (exit code 2 unless noted) ---
+  usage: entry<{ detail: string }>("E0001", "error", (p) => p.detail, "The command line could not be understood; see `wgpc --help`."),
+  "cannot-read-file": entry<{ path: string; reason: string }>(
+    "E0002", "error", (p) => `cannot read \`${p.path}\`: ${p.reason}`,
+    "A policy, import or configuration file could not be read.",
+  ),
+  "cannot-write-output": entry<{ path: string; reason: string }>(
+    "E0003", "error", (p) => `cannot write \`${p.path}\`: ${p.reason}`,
+    "The output directory could not be written; nothing was replaced.",
+  ),
+  "invalid-config": entry<{ detail: string }>(
+    "E0004", "error", (p) => `invalid wgpc.toml: ${p.detail}`,
+    "The project configuration file wgpc.toml is not valid TOML or has an unknown or mistyped key.",
+  ),
+  "unknown-target": entry<{ name: string; known: string }>(
+    "E0005", "error", (p) => `unknown target \`${p.name}\` (known: ${p.known})`,
+    "A backend named with --target or in wgpc.toml does not exist.",
+  ),
+  "unknown-host-selected": entry<{ name: string }>(
+    "E0006", "error", (p) => `no machine called \`${p.name}\` in the policy`,
+    "A machine named with --host is not defined by the policy.",
+  ),
+  "not-utf8": entry<{ path: string }>(
+    "E0007", "error", (p) => `\`${p.path}\` is not a text file (it contains bytes that are not UTF-8)`,
+    "Policy files are UTF-8 text; binary files are refused before parsing.",
+  ),
+
+  // --- syntax ---
+  "unexpected-character": entry<{ text: string }>(
+    "E0101", "error", (p) => `unexpected character ${p.text}`,
+    "The lexer found a character that starts no token of the language.",
+  ),
+  "unterminated-string": entry(
+    "E0102", "error", () => "unterminated string",
+    "A string opened with `\"` is not closed on the same line.",
+  ),
+  "unexpected-token": entry<{ expected: string; found: string }>(
+    "E0103", "error", (p) => `expected ${p.expected}, found ${p.found}`,
+    "The parser found a token where the grammar allows none of that kind.",
+  ),
+  "empty-policy": entry(
+    "E0104", "error", () => "the policy defines no machine",
+    "A policy must define at least one host or VPN member; an empty file compiles to nothing and is refused.",
+  ),
+  "import-not-found": entry<{ path: string }>(
+    "E0105", "error", (p) => `cannot find import \`${p.path}\``,
+    "An import names neither a file next to the policy nor a file of wgpc's stdlib/.",
+  ),
+
+  // --- names ---
+  "unknown-name": entry<{ name: string; kind: string }>(
+    "E0201", "error", (p) => `unknown ${p.kind} \`${p.name}\``,
+    "A name is used that no statement defines.",
+  ),
+  "duplicate-name": entry<{ name: string }>(
+    "E0202", "error", (p) => `\`${p.name}\` is defined twice`,
+    "Hosts, groups, services, the VPN and its members share one namespace; each name is defined once (a host and a VPN member may share a name: they are one machine).",
+  ),
+  "group-cycle": entry<{ chain: string }>(
+    "E0203", "error", (p) => `group refers to itself: ${p.chain}`,
+    "Groups expand recursively; a group that contains itself through other groups has no meaning.",
+  ),
+  "wrong-kind-of-name": entry<{ name: string; is: string; expected: string }>(
+    "E0204", "error", (p) => `\`${p.name}\` is a ${p.is}, expected a ${p.expected}`,
+    "A name is used where a different kind of thing is expected, e.g. a service as a source.",
+  ),
+  "reserved-name": entry<{ name: string }>(
+    "E0205", "error", (p) => `\`${p.name}\` is built in and cannot be redefined`,
+    "`any` and `vpn` are built-in names.",
+  ),
+
+  // --- addresses ---
+  "invalid-address": entry<{ text: string; reason: string }>(
+    "E0301", "error", (p) => `invalid address \`${p.text}\`: ${p.reason}`,
+    "An IPv4 or IPv6 address or prefix is malformed.",
+  ),
+  "host-bits-set": entry<{ text: string; normalised: string }>(
+    "W0302", "warning", (p) => `prefix \`${p.text}\` has host bits set; it means \`${p.normalised}\``,
+    "A prefix whose address has bits set past the prefix length is read as the network that contains it.",
+  ),
+  "prefix-not-address": entry<{ text: string }>(
+    "E0303", "error", (p) => `\`${p.text}\` is a prefix, but a single address is needed here`,
+    "Machine addresses and endpoints are single addresses, not networks.",
+  ),
+  "family-mismatch": entry<{ source: string; destination: string }>(
+    "E0304", "error",
+    (p) => `source is ${p.source} only and destination is ${p.destination} only: no packet can match`,
+    "A rule whose source and destination have no address family in common can never match.",
+  ),
+  "overlay-outside-network": entry<{ address: string; member: string }>(
+    "E0305", "error", (p) => `overlay address \`${p.address}\` of \`${p.member}\` is outside the VPN networks`,
+    "Every overlay address of a VPN member lies inside one of the VPN's `network` prefixes.",
+  ),
+  "duplicate-overlay-address": entry<{ address: string; first: string }>(
+    "E0306", "error", (p) => `overlay address \`${p.address}\` is already used by \`${p.first}\``,
+    "Two VPN members with the same overlay address make WireGuard keep only one of them.",
+  ),
+
+  // --- services and ports ---
+  "port-out-of-range": entry<{ port: string }>(
+    "E0401", "error", (p) => `port ${p.port} is out of range (1-65535)`,
+    "Ports are whole numbers from 1 to 65535.",
+  ),
+  "reversed-port-range": entry<{ low: string; high: string }>(
+    "E0402", "error", (p) => `port range ${p.low}-${p.high} is reversed`,
+    "A port range is written low-high.",
+  ),
+  "ports-on-portless-protocol": entry<{ proto: string }>(
+    "E0403", "error", (p) => `\`${p.proto}\` has no ports`,
+    "Only tcp, udp and sctp have ports; ICMP is matched by type (`icmp/echo-request`).",
+  ),
+  "unknown-protocol": entry<{ name: string }>(
+    "E0404", "error", (p) => `unknown protocol or service \`${p.name}\``,
+    "A service item names neither a defined service nor a protocol wgpc knows (tcp, udp, sctp, icmp, icmpv6).",
+  ),
+  "unknown-icmp-type": entry<{ name: string; proto: string }>(
+    "E0405", "error", (p) => `unknown ${p.proto} type \`${p.name}\``,
+    "ICMP types are written by name (`echo-request`) or number (0-255).",
+  ),
+  "icmp-type-on-non-icmp": entry<{ name: string }>(
+    "E0406", "error", (p) => `\`${p.name}\` is not an ICMP protocol; only icmp and icmpv6 take a type`,
+    "`/type` after a name is only allowed for icmp and icmpv6.",
+  ),
+
+  // --- VPN and machines ---
+  "no-vpn": entry(
+    "E0501", "error", () => "`vpn` is used but the policy declares no VPN",
+    "The built-in name `vpn` and `masquerade vpn` need a `vpn` block.",
+  ),
+  "second-vpn": entry(
+    "E0502", "error", () => "only one VPN per policy is supported",
+    "A policy describes one WireGuard hub and its peers.",
+  ),
+  "hub-count": entry<{ count: number }>(
+    "E0503", "error", (p) => `a VPN needs exactly one hub, found ${p.count}`,
+    "Every outside connection goes through one hub; declare it with `hub NAME ADDRESS endpoint HOST:PORT`.",
+  ),
+  "invalid-public-key": entry<{ reason: string }>(
+    "E0504", "error", (p) => `invalid WireGuard public key: ${p.reason}`,
+    "A WireGuard public key is 44 characters of base64 encoding 32 bytes. Never put a private key in a policy.",
+  ),
+  "invalid-interface-name": entry<{ name: string; reason: string }>(
+    "E0505", "error", (p) => `invalid interface name \`${p.name}\`: ${p.reason}`,
+    "Linux interface names are 1-15 characters without `/`, `:` or white space.",
+  ),
+  "masquerade-source": entry<{ name: string }>(
+    "E0506", "error", (p) => `cannot masquerade \`${p.name}\`: only the VPN (\`vpn\`) can be masqueraded`,
+    "`masquerade vpn` rewrites VPN traffic leaving the hub by a non-VPN interface; other sources are not supported.",
+  ),
+  "invalid-number": entry<{ text: string; what: string; range: string }>(
+    "E0507", "error", (p) => `invalid ${p.what} \`${p.text}\` (expected ${p.range})`,
+    "A number is outside the range its field allows.",
+  ),
+  "member-without-address-family": entry<{ member: string; family: string }>(
+    "E0508", "error", (p) => `\`${p.member}\` has an ${p.family} overlay address but the VPN has no ${p.family} network`,
+    "Each overlay address needs a VPN network of its family.",
+  ),
+
+  // --- rules ---
+  "invalid-comment": entry<{ reason: string }>(
+    "E0601", "error", (p) => `invalid rule comment: ${p.reason}`,
+    "Rule comments end up in iptables and nftables comments: at most 100 characters, no quotes, backslashes or control characters.",
+  ),
+  "rule-enforced-nowhere": entry(
+    "W0602", "warning", () => "this rule is enforced on no machine of the policy",
+    "Rules are enforced at the destination machines' input and, for traffic through the hub, on the hub's forward path; this rule names none of them.",
+  ),
+  "not-lowered-yet": entry<{ statement: string }>(
+    "W0603", "warning", (p) => `\`${p.statement}\` is checked but not yet compiled by any backend of this version`,
+    "Shaping, delay and early-drop statements are parsed and checked; the backends that compile them (tc, xdp) are listed in the README's roadmap.",
+  ),
+  "conflicting-default": entry<{ host: string }>(
+    "E0604", "error", (p) => `a default for \`${p.host}\` is already set`,
+    "Each machine has one default; the global default is written once without `on`.",
+  ),
+  "expectation-failed": entry<{ expected: string; actual: string; where: string }>(
+    "E0605", "error", (p) => `expectation failed: expected ${p.expected}, got ${p.actual} at ${p.where}`,
+    "An `expect` statement describes traffic the policy must allow or deny; the compiled rules decide otherwise.",
+  ),
+  "family-without-rule": entry<{ family: string }>(
+    "W0606", "warning", (p) => `this rule has no ${p.family} form: its source or destination has no ${p.family} address`,
+    "A rule whose endpoints are dual-stack on one side but not the other is compiled for one family only.",
+  ),
+
+  "internal-error": entry<{ detail: string }>(
+    "E0901", "error", (p) => `internal error: ${p.detail}`,
+    "wgpc hit a bug. Nothing was written. Please report it with the policy that caused it.",
+  ),
+} as const;
+
+export type Slug = keyof typeof catalogue;
+export type ParamsOf<S extends Slug> = Parameters<(typeof catalogue)[S]["message"]>[0];
