@@ -86,8 +86,10 @@ export type HubItemCstChildren = {
   Kw_hub: IToken[];
   Name: IToken[];
   addressList: AddressListCstNode[];
-  Kw_endpoint: IToken[];
-  endpoint: EndpointCstNode[];
+  Kw_endpoint?: IToken[];
+  endpoint?: EndpointCstNode[];
+  Kw_key?: IToken[];
+  String?: IToken[];
 };
 
 export interface PeerItemCstNode extends CstNode {

@@ -107,8 +107,22 @@ export class WgpParser extends CstParser {
     this.CONSUME(kw.hub);
     this.CONSUME(Name);
     this.SUBRULE(this.addressList);
-    this.CONSUME(kw.endpoint);
-    this.SUBRULE(this.endpoint);
+    this.MANY(() =>
+      this.OR([
+        {
+          ALT: () => {
+            this.CONSUME(kw.endpoint);
+            this.SUBRULE(this.endpoint);
+          },
+        },
+        {
+          ALT: () => {
+            this.CONSUME(kw.key);
+            this.CONSUME(StringLit);
+          },
+        },
+      ]),
+    );
   });
 
   private peerItem = this.RULE("peerItem", () => {

@@ -179,6 +179,10 @@ export const catalogue = {
     "E0508", "error", (p) => `\`${p.member}\` has an ${p.family} overlay address but the VPN has no ${p.family} network`,
     "Each overlay address needs a VPN network of its family.",
   ),
+  "hub-without-endpoint": entry<{ name: string }>(
+    "E0509", "error", (p) => `hub \`${p.name}\` has no endpoint`,
+    "Peers connect to the hub's endpoint; its port is the hub's WireGuard listen port.",
+  ),
 
   // --- rules ---
   "invalid-comment": entry<{ reason: string }>(
@@ -202,8 +206,8 @@ export const catalogue = {
     "An `expect` statement describes traffic the policy must allow or deny; the compiled rules decide otherwise.",
   ),
   "family-without-rule": entry<{ family: string }>(
-    "W0606", "warning", (p) => `this rule has no ${p.family} form: its source or destination has no ${p.family} address`,
-    "A rule whose endpoints are dual-stack on one side but not the other is compiled for one family only.",
+    "W0606", "warning", (p) => `this rule has no ${p.family} form: its services do not exist in ${p.family}`,
+    "The rule's source and destination have addresses of this family, but none of its services can be matched in it (e.g. an ICMP type number that only IPv4 has), so the rule is compiled for the other family only.",
   ),
 
   "internal-error": entry<{ detail: string }>(

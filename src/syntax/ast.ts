@@ -69,7 +69,8 @@ export interface HubDecl {
   readonly kind: "hub";
   readonly name: Word;
   readonly addresses: readonly AddressLit[];
-  readonly endpoint: Endpoint;
+  readonly endpoint?: Endpoint;
+  readonly key?: Word;
   readonly span: Span;
 }
 

@@ -162,7 +162,8 @@ class AstBuilder {
       kind: "hub",
       name: this.word(c.Name[0]!),
       addresses: this.addressList(c.addressList[0]!),
-      endpoint: this.endpoint(c.endpoint[0]!),
+      endpoint: c.endpoint ? this.endpoint(c.endpoint[0]!) : undefined,
+      key: c.String ? this.stringWord(c.String[0]!) : undefined,
       span: this.span(node),
     };
   }

@@ -1,0 +1,20 @@
+// The contract of a backend: a pure function from one host's IR to files.
+import type { HostIr } from "../ir/types.js";
+
+export interface Artifact {
+  /** path relative to the host's bundle directory */
+  readonly path: string;
+  readonly text: string;
+}
+
+export interface EmitContext {
+  /** the compiler's version, for the header line */
+  readonly version: string;
+}
+
+export interface Backend {
+  /** the --target word, the folder under src/backends/ and the golden file folder */
+  readonly name: string;
+  readonly description: string;
+  readonly emit: (host: HostIr, context: EmitContext) => readonly Artifact[];
+}

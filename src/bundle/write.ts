@@ -1,0 +1,77 @@
+// Writes host bundles and the manifest so that a reader sees either the old
+// output directory or the complete new one: everything goes to a temporary
+// sibling first and is renamed into place. A directory that is not a wgpc
+// output (no manifest.json, not empty) is never replaced.
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { HostBundle } from "../compile.js";
+import { VERSION } from "../version.js";
+
+export interface ManifestInput {
+  readonly path: string;
+  readonly text: string;
+}
+
+export interface Manifest {
+  readonly compiler: { readonly name: "wgpc"; readonly version: string };
+  readonly inputs: readonly { path: string; sha256: string }[];
+  readonly outputs: readonly { path: string; host: string; sha256: string }[];
+}
+
+const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest("hex");
+
+export function buildManifest(inputs: readonly ManifestInput[], bundles: readonly HostBundle[]): Manifest {
+  return {
+    compiler: { name: "wgpc", version: VERSION },
+    inputs: inputs.map((i) => ({ path: i.path, sha256: sha256(i.text) })),
+    outputs: bundles.flatMap((b) =>
+      b.artifacts.map((a) => ({ path: `${b.host}/${a.path}`, host: b.host, sha256: sha256(a.text) })),
+    ),
+  };
+}
+
+export class OutputDirError extends Error {}
+
+function isReplaceable(dir: string): boolean {
+  if (!fs.existsSync(dir)) return true;
+  if (!fs.statSync(dir).isDirectory()) return false;
+  const entries = fs.readdirSync(dir);
+  return entries.length === 0 || entries.includes("manifest.json");
+}
+
+/** Writes the bundles under `dir`, replacing a previous wgpc output there. */
+export function writeBundles(dir: string, bundles: readonly HostBundle[], manifest: Manifest): void {
+  const target = path.resolve(dir);
+  if (!isReplaceable(target)) {
+    throw new OutputDirError(`it exists and is not a wgpc output directory (no manifest.json); refusing to replace it`);
+  }
+  const parent = path.dirname(target);
+  fs.mkdirSync(parent, { recursive: true });
+  const staging = fs.mkdtempSync(path.join(parent, `.${path.basename(target)}.new-`));
+  try {
+    for (const bundle of bundles) {
+      for (const artifact of bundle.artifacts) {
+        const file = path.join(staging, bundle.host, artifact.path);
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, artifact.text, { mode: 0o644 });
+      }
+    }
+    fs.writeFileSync(path.join(staging, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
+    if (fs.existsSync(target)) {
+      const old = `${staging}.old`;
+      fs.renameSync(target, old);
+      try {
+        fs.renameSync(staging, target);
+      } catch (e) {
+        fs.renameSync(old, target);
+        throw e;
+      }
+      fs.rmSync(old, { recursive: true, force: true });
+    } else {
+      fs.renameSync(staging, target);
+    }
+  } finally {
+    fs.rmSync(staging, { recursive: true, force: true });
+  }
+}

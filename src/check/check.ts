@@ -1,0 +1,743 @@
+// AST → checked policy. Resolves every name, parses every address, checks
+// ports, protocols, VPN membership and families, and reports each problem as
+// a diagnostic at the smallest span that shows it.
+import type * as A from "../syntax/ast.js";
+import type { Sources } from "../syntax/source.js";
+import { diagnostic, type Diagnostic, type DiagnosticExtras } from "../diagnostics/diagnostic.js";
+import {
+  FAMILIES,
+  familyWidth,
+  formatPrefix,
+  parseAddress,
+  prefixContains,
+  prefixesOverlap,
+  subtractPrefix,
+  type Family,
+  type Prefix,
+} from "../net/address.js";
+import { ICMP_TYPES, mergeL4, PORT_PROTOCOLS, type L4, type PortProto } from "../net/services.js";
+import type {
+  CheckedExpect,
+  CheckedPolicy,
+  CheckedRule,
+  DestAtom,
+  Machine,
+  Origin,
+  Services,
+  SourceAtom,
+  VpnModel,
+} from "./model.js";
+import { closestName } from "./suggest.js";
+
+const BUILTINS = new Set(["any", "vpn"]);
+const MAX_COMMENT = 100;
+
+interface GroupDef {
+  readonly stmt: Extract<A.Statement, { kind: "group" }>;
+}
+interface ServiceDef {
+  readonly stmt: Extract<A.Statement, { kind: "service" }>;
+}
+
+interface MachineDraft {
+  name: string;
+  span: A.Span;
+  hostSpan?: A.Span;
+  memberSpan?: A.Span;
+  physical: Prefix[];
+  ifaces: string[];
+  overlay: Prefix[];
+  vpnRole?: "hub" | "peer";
+}
+
+/** Per-family expansion of one service item; `null` for a family it has no form in. */
+type ServiceForms = Record<Family, L4[]>;
+
+export interface CheckResult {
+  readonly policy?: CheckedPolicy;
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+export function checkPolicy(files: readonly A.PolicyFile[], sources: Sources): CheckResult {
+  return new Checker(sources).run(files);
+}
+
+class Checker {
+  private readonly diagnostics: Diagnostic[] = [];
+  private readonly machines = new Map<string, MachineDraft>();
+  private readonly groups = new Map<string, GroupDef>();
+  private readonly services = new Map<string, ServiceDef>();
+  private vpn?: VpnModel;
+  private vpnDecl?: Extract<A.Statement, { kind: "vpn" }>;
+  private readonly groupCache = new Map<string, SourceAtom[] | "cycle">();
+  private readonly serviceCache = new Map<string, ServiceForms | "cycle">();
+
+  constructor(private readonly sources: Sources) {}
+
+  private report<S extends Parameters<typeof diagnostic>[0]>(
+    slug: S,
+    params: Parameters<typeof diagnostic<S>>[1],
+    span?: A.Span,
+    extras?: DiagnosticExtras,
+  ): void {
+    this.diagnostics.push(diagnostic(slug, params, span, extras));
+  }
+
+  run(files: readonly A.PolicyFile[]): CheckResult {
+    const statements = files.flatMap((f) => f.statements);
+    for (const s of statements) this.declare(s);
+    if (this.machines.size === 0) {
+      const first = files[files.length - 1];
+      const span = first?.statements[0]?.span ?? { file: first?.file ?? 0, start: 0, end: 1 };
+      this.report("empty-policy", {}, span, {
+        help: "declare machines with `host NAME ADDRESS` or a `vpn` block with a hub and peers",
+      });
+    }
+    const rules: CheckedRule[] = [];
+    const expects: CheckedExpect[] = [];
+    let masquerade: CheckedPolicy["masquerade"];
+    let globalDefault: { verb: A.Verb; span: A.Span } | undefined;
+    const perMachine = new Map<string, A.Verb>();
+    statements.forEach((s, seq) => {
+      switch (s.kind) {
+        case "rule": {
+          const rule = this.rule(s, seq);
+          if (rule) rules.push(rule);
+          break;
+        }
+        case "expect": {
+          const e = this.expect(s);
+          if (e) expects.push(e);
+          break;
+        }
+        case "masquerade": {
+          if (s.source.text !== "vpn" && s.source.text !== this.vpn?.name) {
+            this.report("masquerade-source", { name: s.source.text }, s.source.span);
+          } else if (!this.vpnDecl) {
+            this.report("no-vpn", {}, s.source.span);
+          } else {
+            if (s.via) this.checkIfaceName(s.via);
+            masquerade = { via: s.via?.text, origin: this.origin(s.span, seq) };
+          }
+          break;
+        }
+        case "default": {
+          if (s.hosts.length === 0) {
+            if (globalDefault) this.report("conflicting-default", { host: "every machine" }, s.span);
+            globalDefault = { verb: s.verb, span: s.span };
+          }
+          for (const h of s.hosts) {
+            if (!this.machines.has(h.text)) this.unknownName(h.text, h.span, "machine", [...this.machines.keys()]);
+            else if (perMachine.has(h.text)) this.report("conflicting-default", { host: h.text }, h.span);
+            else perMachine.set(h.text, s.verb);
+          }
+          break;
+        }
+        case "shape":
+        case "delay":
+        case "drop-early": {
+          const targets = s.kind === "drop-early" ? s.sources : s.targets;
+          for (const t of targets) this.sourceAtoms(t);
+          if (s.kind === "drop-early" && s.destination) this.destination(s.destination);
+          const keyword = s.kind === "drop-early" ? "drop … early" : s.kind;
+          this.report("not-lowered-yet", { statement: keyword }, this.firstWordSpan(s.span));
+          break;
+        }
+        default:
+          break;
+      }
+    });
+    const machines = new Map<string, Machine>();
+    for (const [name, m] of this.machines) {
+      machines.set(name, {
+        name,
+        span: m.span,
+        physical: m.physical,
+        ifaces: m.ifaces,
+        overlay: m.overlay,
+        vpnRole: m.vpnRole,
+      });
+    }
+    return {
+      policy: {
+        machines,
+        vpn: this.vpn,
+        rules,
+        masquerade,
+        defaults: { global: globalDefault?.verb ?? "deny", perMachine },
+        expects,
+      },
+      diagnostics: this.diagnostics,
+    };
+  }
+
+  private firstWordSpan(span: A.Span): A.Span {
+    const text = this.sources.get(span.file).text.slice(span.start, span.end);
+    const word = text.match(/^[A-Za-z-]+/)?.[0] ?? text;
+    return { file: span.file, start: span.start, end: span.start + Math.max(1, word.length) };
+  }
+
+  private origin(span: A.Span, seq: number, comment?: string): Origin {
+    const { line } = this.sources.position(span.file, span.start);
+    const base = this.sources.get(span.file).path.split("/").pop() ?? "policy";
+    const safe = base.replace(/[^A-Za-z0-9._-]/g, "_");
+    return { seq, span, label: `${safe}:${line}`, comment };
+  }
+
+  // ---------------------------------------------------------------- names
+
+  private unknownName(name: string, span: A.Span, kind: string, candidates: Iterable<string>): void {
+    const near = closestName(name, candidates);
+    this.report("unknown-name", { name, kind }, span, near ? { help: `did you mean \`${near}\`?` } : {});
+  }
+
+  private definedSpan(name: string): A.Span | undefined {
+    const m = this.machines.get(name);
+    if (m) return m.hostSpan ?? m.memberSpan;
+    return this.groups.get(name)?.stmt.name.span ?? this.services.get(name)?.stmt.name.span;
+  }
+
+  private duplicate(name: A.Word, first: A.Span | undefined): void {
+    this.report("duplicate-name", { name: name.text }, name.span, {
+      related: first ? [{ message: `\`${name.text}\` is first defined here`, span: first }] : [],
+    });
+  }
+
+  private claimName(name: A.Word, kind: "machine" | "group" | "service"): boolean {
+    if (BUILTINS.has(name.text)) {
+      this.report("reserved-name", { name: name.text }, name.span);
+      return false;
+    }
+    const clash =
+      kind === "service"
+        ? this.services.has(name.text)
+        : (kind === "group" && this.machines.has(name.text)) || this.groups.has(name.text) ||
+          (this.vpnDecl?.name.text === name.text);
+    if (clash) {
+      this.duplicate(name, this.definedSpan(name.text) ?? this.vpnDecl?.name.span);
+      return false;
+    }
+    return true;
+  }
+
+  // --------------------------------------------------------- declarations
+
+  private declare(s: A.Statement): void {
+    switch (s.kind) {
+      case "host":
+        return this.declareHost(s);
+      case "vpn":
+        return this.declareVpn(s);
+      case "group":
+        if (this.claimName(s.name, "group")) this.groups.set(s.name.text, { stmt: s });
+        return;
+      case "service":
+        if (this.claimName(s.name, "service")) this.services.set(s.name.text, { stmt: s });
+        return;
+      default:
+        return;
+    }
+  }
+
+  private machineDraft(name: A.Word): MachineDraft {
+    let m = this.machines.get(name.text);
+    if (!m) {
+      m = { name: name.text, span: name.span, physical: [], ifaces: [], overlay: [] };
+      this.machines.set(name.text, m);
+    }
+    return m;
+  }
+
+  private declareHost(s: Extract<A.Statement, { kind: "host" }>): void {
+    const existing = this.machines.get(s.name.text);
+    if (existing?.hostSpan || this.groups.has(s.name.text)) {
+      this.duplicate(s.name, existing?.hostSpan ?? this.groups.get(s.name.text)?.stmt.name.span);
+      return;
+    }
+    if (BUILTINS.has(s.name.text)) {
+      this.report("reserved-name", { name: s.name.text }, s.name.span);
+      return;
+    }
+    const m = this.machineDraft(s.name);
+    m.hostSpan = s.name.span;
+    m.span = s.name.span;
+    m.physical.push(...this.singleAddresses(s.addresses));
+    for (const iface of s.ifaces) if (this.checkIfaceName(iface)) m.ifaces.push(iface.text);
+  }
+
+  private declareVpn(s: Extract<A.Statement, { kind: "vpn" }>): void {
+    if (this.vpnDecl) {
+      this.report("second-vpn", {}, s.name.span, {
+        related: [{ message: "the first VPN is declared here", span: this.vpnDecl.name.span }],
+      });
+      return;
+    }
+    this.vpnDecl = s;
+    this.checkIfaceName(s.iface);
+    const networks = s.networks.map((a) => this.prefix(a)).filter((p): p is Prefix => p !== undefined);
+    if (s.hubs.length !== 1) {
+      this.report("hub-count", { count: s.hubs.length }, s.hubs[1]?.name.span ?? s.name.span);
+    }
+    const overlayOwners: { prefix: Prefix; member: string }[] = [];
+    const members: (A.HubDecl | A.PeerDecl)[] = [...s.hubs.slice(0, 1), ...s.peers];
+    for (const member of members) {
+      const existing = this.machines.get(member.name.text);
+      if (existing?.memberSpan || this.groups.has(member.name.text) || BUILTINS.has(member.name.text)) {
+        if (BUILTINS.has(member.name.text)) this.report("reserved-name", { name: member.name.text }, member.name.span);
+        else this.duplicate(member.name, existing?.memberSpan ?? this.groups.get(member.name.text)?.stmt.name.span);
+        continue;
+      }
+      const m = this.machineDraft(member.name);
+      m.memberSpan = member.name.span;
+      m.vpnRole = member.kind;
+      for (const [i, p] of this.singleAddresses(member.addresses).entries()) {
+        const lit = member.addresses[i]!;
+        const family = p.family === 4 ? "IPv4" : "IPv6";
+        if (!networks.some((n) => n.family === p.family)) {
+          this.report("member-without-address-family", { member: member.name.text, family }, lit.span);
+        } else if (!networks.some((n) => prefixContains(n, p))) {
+          this.report("overlay-outside-network", { address: lit.text, member: member.name.text }, lit.span, {
+            help: `the VPN networks are ${networks.map((n) => `\`${formatPrefix(n)}\``).join(", ")}`,
+          });
+        }
+        const owner = overlayOwners.find((o) => o.prefix.family === p.family && o.prefix.bits === p.bits);
+        if (owner) this.report("duplicate-overlay-address", { address: lit.text, first: owner.member }, lit.span);
+        else overlayOwners.push({ prefix: p, member: member.name.text });
+        m.overlay.push(p);
+      }
+      if (member.kind === "hub" && member.key) this.checkPublicKey(member.key);
+      if (member.kind === "peer") {
+        this.checkPublicKey(member.key);
+        if (member.endpoint) this.checkEndpoint(member.endpoint);
+        if (member.keepalive) this.checkKeepalive(member.keepalive);
+      }
+    }
+    const hub = s.hubs[0];
+    if (hub) {
+      const port = hub.endpoint ? this.checkEndpoint(hub.endpoint) : undefined;
+      if (!hub.endpoint) {
+        this.report("hub-without-endpoint", { name: hub.name.text }, hub.name.span, {
+          help: "add `endpoint ADDRESS:PORT`: the address peers connect to and the UDP port the hub listens on",
+        });
+      }
+      this.vpn = {
+        name: s.name.text,
+        iface: s.iface.text,
+        networks,
+        hub: hub.name.text,
+        listenPort: port ?? 51820,
+        span: s.name.span,
+      };
+    }
+    if (s.mtu) this.checkNumber(s.mtu, "MTU", 576, 65535);
+  }
+
+  private checkNumber(word: A.Word, what: string, low: number, high: number): number | undefined {
+    const n = Number(word.text);
+    if (!/^\d+$/.test(word.text) || n < low || n > high) {
+      this.report("invalid-number", { text: word.text, what, range: `${low}-${high}` }, word.span);
+      return undefined;
+    }
+    return n;
+  }
+
+  private checkKeepalive(word: A.Word): void {
+    const m = word.text.match(/^(\d+)s$/);
+    if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) {
+      this.report("invalid-number", { text: word.text, what: "keepalive", range: "1s-65535s" }, word.span);
+    }
+  }
+
+  private checkEndpoint(ep: A.Endpoint): number | undefined {
+    if (ep.hostKind !== "name") {
+      const parsed = parseAddress(ep.host.text);
+      if (!parsed.ok) this.report("invalid-address", { text: ep.host.text, reason: parsed.reason }, ep.host.span);
+      else if (parsed.hadLength) this.report("prefix-not-address", { text: ep.host.text }, ep.host.span);
+    }
+    const port = Number(ep.port.text);
+    if (port < 1 || port > 65535) {
+      this.report("port-out-of-range", { port: ep.port.text }, ep.port.span);
+      return undefined;
+    }
+    return port;
+  }
+
+  private checkPublicKey(key: A.Word): void {
+    const text = key.text;
+    let reason: string | undefined;
+    if (text.length !== 44) reason = `it has ${text.length} characters, a key has 44`;
+    else if (!/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/.test(text)) reason = "it is not the base64 form of 32 bytes";
+    if (reason) this.report("invalid-public-key", { reason }, key.span, { help: "write the output of `wg pubkey`" });
+  }
+
+  private checkIfaceName(word: A.Word): boolean {
+    let reason: string | undefined;
+    if (word.text.length > 15) reason = "longer than 15 characters";
+    else if (word.text === "." || word.text === "..") reason = "reserved";
+    else if (/[\s/:"'\\]/.test(word.text)) reason = "contains a character Linux does not allow";
+    if (reason) {
+      this.report("invalid-interface-name", { name: word.text, reason }, word.span);
+      return false;
+    }
+    return true;
+  }
+
+  // ------------------------------------------------------------ addresses
+
+  private prefix(lit: A.AddressLit): Prefix | undefined {
+    const parsed = parseAddress(lit.text);
+    if (!parsed.ok) {
+      this.report("invalid-address", { text: lit.text, reason: parsed.reason }, lit.span);
+      return undefined;
+    }
+    const p: Prefix = { family: parsed.family, bits: parsed.bits, length: parsed.length };
+    if (parsed.hostBitsSet) {
+      this.report("host-bits-set", { text: lit.text, normalised: formatPrefix(p) }, lit.span, {
+        help: `write \`${formatPrefix(p)}\`, or \`${lit.text.split("/")[0]}\` for the single address`,
+      });
+    }
+    return p;
+  }
+
+  private singleAddresses(lits: readonly A.AddressLit[]): Prefix[] {
+    const out: Prefix[] = [];
+    for (const lit of lits) {
+      const parsed = parseAddress(lit.text);
+      if (!parsed.ok) {
+        this.report("invalid-address", { text: lit.text, reason: parsed.reason }, lit.span);
+      } else if (parsed.length !== familyWidth(parsed.family)) {
+        this.report("prefix-not-address", { text: lit.text }, lit.span);
+      } else {
+        out.push({ family: parsed.family, bits: parsed.bits, length: parsed.length });
+      }
+    }
+    return out;
+  }
+
+  /** Splits a literal source prefix into its overlay part (a VPN identity) and the rest. */
+  private literalSourceAtoms(p: Prefix): SourceAtom[] {
+    const networks = (this.vpn?.networks ?? []).filter((n) => n.family === p.family && prefixesOverlap(n, p));
+    if (networks.length === 0) return [{ kind: "prefix", prefix: p, viaVpn: false }];
+    let outside: Prefix[] = [p];
+    const inside: Prefix[] = [];
+    for (const n of networks) {
+      inside.push(prefixContains(n, p) ? p : n);
+      outside = outside.flatMap((o) => subtractPrefix(o, n));
+    }
+    return [
+      ...outside.map((prefix): SourceAtom => ({ kind: "prefix", prefix, viaVpn: false })),
+      ...inside.map((prefix): SourceAtom => ({ kind: "prefix", prefix, viaVpn: true })),
+    ];
+  }
+
+  // -------------------------------------------------------------- targets
+
+  private vpnAtoms(span: A.Span): SourceAtom[] {
+    if (!this.vpnDecl) {
+      this.report("no-vpn", {}, span);
+      return [];
+    }
+    return (this.vpn?.networks ?? []).map((prefix) => ({ kind: "prefix", prefix, viaVpn: true }));
+  }
+
+  private machineSourceAtoms(m: MachineDraft): SourceAtom[] {
+    return [
+      ...m.physical.map((prefix): SourceAtom => ({ kind: "prefix", prefix, viaVpn: false })),
+      ...m.overlay.map((prefix): SourceAtom => ({ kind: "prefix", prefix, viaVpn: true })),
+    ];
+  }
+
+  private targetNameCandidates(): string[] {
+    return ["any", "vpn", ...this.machines.keys(), ...this.groups.keys()];
+  }
+
+  /** Resolves a name used as a source (groups expand to their members). */
+  private sourceAtoms(t: A.Target, chain: string[] = []): SourceAtom[] {
+    switch (t.kind) {
+      case "address": {
+        const p = this.prefix(t);
+        return p ? this.literalSourceAtoms(p) : [];
+      }
+      case "list":
+        return t.items.flatMap((item) => this.sourceAtoms(item, chain));
+      case "name": {
+        if (t.name === "any") return [{ kind: "any" }];
+        if (t.name === "vpn" || t.name === this.vpnDecl?.name.text) return this.vpnAtoms(t.span);
+        const m = this.machines.get(t.name);
+        if (m) return this.machineSourceAtoms(m);
+        const g = this.groups.get(t.name);
+        if (g) return this.groupAtoms(t.name, g, chain);
+        if (this.services.has(t.name)) {
+          this.report("wrong-kind-of-name", { name: t.name, is: "service", expected: "machine, group or address" }, t.span);
+          return [];
+        }
+        this.unknownName(t.name, t.span, "name", this.targetNameCandidates());
+        return [];
+      }
+    }
+  }
+
+  private groupAtoms(name: string, g: GroupDef, chain: string[]): SourceAtom[] {
+    const cached = this.groupCache.get(name);
+    if (cached === "cycle" || chain.includes(name)) {
+      const cycle = [...chain.slice(chain.indexOf(name)), name].map((n) => `\`${n}\``).join(" → ");
+      if (cached !== "cycle") this.report("group-cycle", { chain: cycle }, g.stmt.name.span);
+      this.groupCache.set(name, "cycle");
+      return [];
+    }
+    if (cached) return cached;
+    const atoms = g.stmt.members.flatMap((member) => this.sourceAtoms(member, [...chain, name]));
+    if (this.groupCache.get(name) !== "cycle") this.groupCache.set(name, atoms);
+    return atoms;
+  }
+
+  /**
+   * Destinations keep machines as machines (their enforcement point is the
+   * machine itself); literal addresses stay addresses.
+   */
+  private destAtoms(t: A.Target, chain: string[] = []): DestAtom[] {
+    switch (t.kind) {
+      case "address": {
+        const p = this.prefix(t);
+        if (!p) return [];
+        const viaVpn = (this.vpn?.networks ?? []).some((n) => prefixContains(n, p));
+        return [{ kind: "prefix", prefix: p, viaVpn }];
+      }
+      case "list":
+        return t.items.flatMap((item) => this.destAtoms(item, chain));
+      case "name": {
+        if (t.name === "any") return [{ kind: "any" }];
+        if (t.name === "vpn" || t.name === this.vpnDecl?.name.text) {
+          // every member of the VPN, as machines
+          if (!this.vpnDecl) return this.vpnAtoms(t.span) as never[];
+          return [...this.machines.values()]
+            .filter((m) => m.vpnRole)
+            .map((m): DestAtom => ({ kind: "machine", name: m.name }));
+        }
+        if (this.machines.has(t.name)) return [{ kind: "machine", name: t.name }];
+        const g = this.groups.get(t.name);
+        if (g) {
+          if (chain.includes(t.name) || this.groupCache.get(t.name) === "cycle") {
+            this.groupAtoms(t.name, g, chain);
+            return [];
+          }
+          return g.stmt.members.flatMap((member) => this.destAtoms(member, [...chain, t.name]));
+        }
+        if (this.services.has(t.name)) {
+          this.report("wrong-kind-of-name", { name: t.name, is: "service", expected: "machine, group or address" }, t.span);
+          return [];
+        }
+        this.unknownName(t.name, t.span, "name", this.targetNameCandidates());
+        return [];
+      }
+    }
+  }
+
+  // ------------------------------------------------------------- services
+
+  private serviceItemForms(item: A.ServiceItem, chain: string[]): ServiceForms | undefined {
+    if (item.kind === "ports") {
+      const proto = item.proto.text;
+      if (proto === "icmp" || proto === "icmpv6") {
+        this.report("ports-on-portless-protocol", { proto }, item.proto.span, {
+          help: `match ICMP by type, e.g. \`${proto}/echo-request\``,
+        });
+        return undefined;
+      }
+      if (!(PORT_PROTOCOLS as readonly string[]).includes(proto)) {
+        this.report("unknown-protocol", { name: proto }, item.proto.span, { help: "ports go with tcp, udp or sctp" });
+        return undefined;
+      }
+      const low = this.port(item.low);
+      const high = item.high ? this.port(item.high) : low;
+      if (low === undefined || high === undefined) return undefined;
+      if (high < low) {
+        this.report("reversed-port-range", { low: item.low.text, high: item.high!.text }, item.span, {
+          help: `write \`${high}-${low}/${proto}\``,
+        });
+        return undefined;
+      }
+      const l4: L4 = { kind: "ports", proto: proto as PortProto, ports: [{ low, high }] };
+      return { 4: [l4], 6: [l4] };
+    }
+    const name = item.name.text;
+    const defined = this.services.get(name);
+    if (defined && !item.icmpType) return this.namedService(name, defined, chain);
+    if ((PORT_PROTOCOLS as readonly string[]).includes(name)) {
+      if (item.icmpType) {
+        this.report("icmp-type-on-non-icmp", { name }, item.icmpType.span);
+        return undefined;
+      }
+      const l4: L4 = { kind: "ports", proto: name as PortProto, ports: null };
+      return { 4: [l4], 6: [l4] };
+    }
+    if (name === "icmp" || name === "icmpv6") return this.icmpForms(name, item.icmpType);
+    if (item.icmpType) {
+      this.report("icmp-type-on-non-icmp", { name }, item.name.span);
+      return undefined;
+    }
+    const near = closestName(name, [...this.services.keys(), ...PORT_PROTOCOLS, "icmp", "icmpv6"]);
+    if (this.machines.has(name) || this.groups.has(name)) {
+      this.report("wrong-kind-of-name", { name, is: this.machines.has(name) ? "machine" : "group", expected: "service" }, item.name.span);
+    } else {
+      this.report("unknown-protocol", { name }, item.name.span, near ? { help: `did you mean \`${near}\`?` } : {});
+    }
+    return undefined;
+  }
+
+  private icmpForms(proto: "icmp" | "icmpv6", type: A.Word | undefined): ServiceForms | undefined {
+    // `icmp` means ICMP for IPv4 and ICMPv6 for IPv6; `icmpv6` only the latter.
+    const families: Family[] = proto === "icmp" ? [4, 6] : [6];
+    const forms: ServiceForms = { 4: [], 6: [] };
+    if (!type) {
+      for (const f of families) forms[f].push({ kind: "icmp", proto: f === 4 ? "icmp" : "icmpv6", types: null });
+      return forms;
+    }
+    if (/^\d+$/.test(type.text)) {
+      const n = Number(type.text);
+      if (n > 255) {
+        this.report("unknown-icmp-type", { name: type.text, proto }, type.span, { help: "ICMP types are 0-255" });
+        return undefined;
+      }
+      // a number is one protocol's number: icmp/8 is IPv4's echo-request only
+      const f: Family = proto === "icmp" ? 4 : 6;
+      forms[f].push({ kind: "icmp", proto: f === 4 ? "icmp" : "icmpv6", types: [n] });
+      return forms;
+    }
+    const numbers = ICMP_TYPES[type.text];
+    if (!numbers || (proto === "icmpv6" && numbers.v6 === undefined)) {
+      const names = Object.keys(ICMP_TYPES).filter((n) => proto === "icmp" || ICMP_TYPES[n]!.v6 !== undefined);
+      const near = closestName(type.text, names);
+      this.report("unknown-icmp-type", { name: type.text, proto }, type.span, near ? { help: `did you mean \`${near}\`?` } : {});
+      return undefined;
+    }
+    for (const f of families) {
+      const n = f === 4 ? numbers.v4 : numbers.v6;
+      if (n !== undefined) forms[f].push({ kind: "icmp", proto: f === 4 ? "icmp" : "icmpv6", types: [n] });
+    }
+    return forms;
+  }
+
+  private port(word: A.Word): number | undefined {
+    const n = Number(word.text);
+    if (!/^\d+$/.test(word.text) || n < 1 || n > 65535) {
+      this.report("port-out-of-range", { port: word.text }, word.span);
+      return undefined;
+    }
+    return n;
+  }
+
+  private namedService(name: string, def: ServiceDef, chain: string[]): ServiceForms | undefined {
+    const cached = this.serviceCache.get(name);
+    if (chain.includes(name) || cached === "cycle") {
+      if (cached !== "cycle") {
+        const cycle = [...chain.slice(chain.indexOf(name)), name].map((n) => `\`${n}\``).join(" → ");
+        this.report("group-cycle", { chain: cycle }, def.stmt.name.span);
+      }
+      this.serviceCache.set(name, "cycle");
+      return undefined;
+    }
+    if (cached) return cached;
+    const forms: ServiceForms = { 4: [], 6: [] };
+    let ok = true;
+    for (const item of def.stmt.items) {
+      const f = this.serviceItemForms(item, [...chain, name]);
+      if (!f) ok = false;
+      else for (const fam of FAMILIES) forms[fam].push(...f[fam]);
+    }
+    if (!ok) return undefined;
+    this.serviceCache.set(name, forms);
+    return forms;
+  }
+
+  private servicesOf(items: readonly A.ServiceItem[] | undefined): Services | undefined {
+    if (!items) return null;
+    const forms: ServiceForms = { 4: [], 6: [] };
+    let ok = true;
+    for (const item of items) {
+      const f = this.serviceItemForms(item, []);
+      if (!f) ok = false;
+      else for (const fam of FAMILIES) forms[fam].push(...f[fam]);
+    }
+    if (!ok) return undefined;
+    return { 4: mergeL4(forms[4]), 6: mergeL4(forms[6]) };
+  }
+
+  // ---------------------------------------------------------------- rules
+
+  private destination(d: A.Destination): { dests: DestAtom[]; services: Services | undefined } {
+    return { dests: this.destAtoms(d.target), services: this.servicesOf(d.services) };
+  }
+
+  private sourceFamilies(atoms: readonly SourceAtom[]): Set<Family> {
+    return new Set(atoms.flatMap((a) => (a.kind === "any" ? FAMILIES : [a.prefix.family])));
+  }
+
+  private destFamilies(atoms: readonly DestAtom[]): Set<Family> {
+    return new Set(
+      atoms.flatMap((a) => {
+        if (a.kind === "any") return FAMILIES;
+        if (a.kind === "prefix") return [a.prefix.family];
+        const m = this.machines.get(a.name)!;
+        return [...m.physical, ...m.overlay].map((p) => p.family);
+      }),
+    );
+  }
+
+  private checkFamilies(sources: SourceAtom[], dests: DestAtom[], span: A.Span): boolean {
+    const s = this.sourceFamilies(sources);
+    const d = this.destFamilies(dests);
+    if (s.size === 0 || d.size === 0) return true;
+    if (![...s].some((f) => d.has(f))) {
+      const name = (set: Set<Family>) => [...set].map((f) => (f === 4 ? "IPv4" : "IPv6")).join(" and ");
+      this.report("family-mismatch", { source: name(s), destination: name(d) }, span);
+      return false;
+    }
+    return true;
+  }
+
+  /** A rule that applies to a family but whose services have no form in it would vanish there. */
+  private checkServiceFamilies(sources: SourceAtom[], dests: DestAtom[], services: Services, span: A.Span): void {
+    if (services === null) return;
+    const d = this.destFamilies(dests);
+    for (const f of this.sourceFamilies(sources)) {
+      if (d.has(f) && services[f].length === 0) {
+        this.report("family-without-rule", { family: f === 4 ? "IPv4" : "IPv6" }, span, {
+          help: "ICMP type numbers belong to one family; name the type (`icmp/echo-request`) to match it in both",
+        });
+      }
+    }
+  }
+
+  private checkComment(word: A.Word): string | undefined {
+    let reason: string | undefined;
+    if (word.text.length > MAX_COMMENT) reason = `longer than ${MAX_COMMENT} characters`;
+    else if (/["\\]/.test(word.text)) reason = "quotes and backslashes cannot be carried into nft comments";
+    else if (/[\u0000-\u001f\u007f]/.test(word.text)) reason = "control characters are not allowed";
+    if (reason) {
+      this.report("invalid-comment", { reason }, word.span);
+      return undefined;
+    }
+    return word.text;
+  }
+
+  private rule(s: Extract<A.Statement, { kind: "rule" }>, seq: number): CheckedRule | undefined {
+    const before = this.diagnostics.length;
+    const sources = this.sourceAtoms(s.source);
+    const { dests, services } = this.destination(s.destination);
+    const comment = s.comment ? this.checkComment(s.comment) : undefined;
+    if (this.diagnostics.slice(before).some((d) => d.severity === "error")) return undefined;
+    if (services === undefined || !this.checkFamilies(sources, dests, s.span)) return undefined;
+    this.checkServiceFamilies(sources, dests, services, s.destination.span);
+    return { verb: s.verb, origin: this.origin(s.span, seq, comment), sources, dests, services };
+  }
+
+  private expect(s: Extract<A.Statement, { kind: "expect" }>): CheckedExpect | undefined {
+    const before = this.diagnostics.length;
+    const sources = this.sourceAtoms(s.source);
+    const { dests, services } = this.destination(s.destination);
+    if (this.diagnostics.slice(before).some((d) => d.severity === "error")) return undefined;
+    if (services === undefined || !this.checkFamilies(sources, dests, s.span)) return undefined;
+    return { verdict: s.verdict, span: s.span, sources, dests, services };
+  }
+}

@@ -1,0 +1,202 @@
+#!/usr/bin/env node
+// The command line. It only wires the pipeline (src/compile.ts) to files,
+// the configuration and the terminal; every decision lives in the stages.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { compile } from "../compile.js";
+import type { FileReader } from "../syntax/load.js";
+import { Sources } from "../syntax/source.js";
+import { backendNames, backends, findBackend } from "../backends/registry.js";
+import type { Backend } from "../backends/types.js";
+import { diagnostic, hasErrors, type Diagnostic } from "../diagnostics/diagnostic.js";
+import { renderText, toJson } from "../diagnostics/render.js";
+import { buildManifest, OutputDirError, writeBundles } from "../bundle/write.js";
+import { loadConfig, type Config } from "./config.js";
+import { VERSION } from "../version.js";
+
+export const EXIT = { ok: 0, policy: 1, usage: 2, internal: 3 } as const;
+
+const STDLIB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../stdlib");
+
+const HELP: Record<string, string> = {
+  main: `wgpc ${VERSION}: the WireGuard policy compiler
+
+usage: wgpc <command> [options]
+
+commands:
+  compile FILE...   compile a policy into per-host bundles
+  check FILE...     check a policy; write nothing
+
+options:
+  -h, --help        show help (also: wgpc <command> --help)
+  --version         print the version
+
+exit codes: 0 ok, 1 the policy has errors, 2 usage or I/O error, 3 internal error`,
+  compile: `usage: wgpc compile FILE... [-o DIR] [--host NAME]... [--target LIST] [--format text|json]
+
+Compiles the policy made of FILE... (one policy may span several files) into
+DIR/<host>/ for every machine, plus DIR/manifest.json. Nothing is written when
+the policy has an error; a previous output in DIR stays as it was.
+
+  -o, --output DIR    output directory (default: wgpc.toml's output, else ./out)
+  --host NAME         only this machine (repeatable)
+  --target LIST       comma-separated backends (default: all): ${backendNames().join(", ")}
+  --format FMT        diagnostics as text (default) or json
+
+A wgpc.toml next to the first FILE may set: output = "DIR", targets = [..].`,
+  check: `usage: wgpc check FILE... [--format text|json]
+
+Runs every stage of compile (parse, check, lower, expectations, backends)
+and writes nothing.`,
+};
+
+interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const diskReader: FileReader = {
+  read(filePath) {
+    try {
+      if (fs.statSync(filePath).isDirectory()) return { error: "it is a directory" };
+      const bytes = fs.readFileSync(filePath);
+      return { text: new TextDecoder("utf-8", { fatal: false }).decode(bytes) };
+    } catch (e) {
+      return { error: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message };
+    }
+  },
+  exists: (filePath) => fs.existsSync(filePath) && fs.statSync(filePath).isFile(),
+  canonical: (filePath) => {
+    try {
+      return fs.realpathSync(filePath);
+    } catch {
+      return path.resolve(filePath);
+    }
+  },
+};
+
+function report(io: Io, sources: Sources, diagnostics: readonly Diagnostic[], format: string): void {
+  if (format === "json") {
+    io.err(`${JSON.stringify(diagnostics.map((d) => toJson(sources, d)), null, 2)}\n`);
+    return;
+  }
+  for (const d of diagnostics) io.err(`${renderText(sources, d)}\n`);
+  const errors = diagnostics.filter((d) => d.severity === "error").length;
+  const warnings = diagnostics.length - errors;
+  if (diagnostics.length > 0) io.err(`${errors} error${errors === 1 ? "" : "s"}, ${warnings} warning${warnings === 1 ? "" : "s"}\n`);
+}
+
+function usageError(io: Io, detail: string, format: string): number {
+  report(io, new Sources(), [diagnostic("usage", { detail }, undefined, { help: "see `wgpc --help`" })], format);
+  return EXIT.usage;
+}
+
+function selectTargets(names: readonly string[]): { targets: Backend[]; unknown: string[] } {
+  const unknown = names.filter((n) => !findBackend(n));
+  return { targets: names.map((n) => findBackend(n)).filter((b): b is Backend => b !== undefined), unknown };
+}
+
+function runCompile(args: string[], io: Io, write: boolean): number {
+  const command = write ? "compile" : "check";
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      output: { type: "string", short: "o" },
+      host: { type: "string", multiple: true },
+      target: { type: "string" },
+      format: { type: "string", default: "text" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  const format = values.format ?? "text";
+  if (values.help) {
+    io.out(`${HELP[command]}\n`);
+    return EXIT.ok;
+  }
+  if (format !== "text" && format !== "json") return usageError(io, `unknown format \`${format}\` (text or json)`, "text");
+  if (positionals.length === 0) return usageError(io, `\`wgpc ${command}\` needs at least one policy file`, format);
+  if (!write && (values.output || values.host || values.target)) {
+    return usageError(io, "`wgpc check` writes nothing and takes no -o, --host or --target", format);
+  }
+
+  const config: Config | { diagnostics: Diagnostic[]; sources: Sources } = loadConfig(path.dirname(positionals[0]!));
+  if ("diagnostics" in config) {
+    report(io, config.sources, config.diagnostics, format);
+    return EXIT.usage;
+  }
+  const targetNames = values.target ? values.target.split(",").map((t) => t.trim()).filter((t) => t !== "") : config.targets ?? backendNames();
+  const { targets, unknown } = selectTargets(targetNames);
+  if (unknown.length > 0 || targets.length === 0) {
+    const sources = new Sources();
+    const ds = (unknown.length > 0 ? unknown : ["(none)"]).map((name) =>
+      diagnostic("unknown-target", { name, known: backendNames().join(", ") }),
+    );
+    report(io, sources, ds, format);
+    return EXIT.usage;
+  }
+
+  const result = compile(positionals, diskReader, STDLIB, { targets: write ? targets : [...backends], hosts: values.host });
+  report(io, result.sources, result.diagnostics, format);
+  if (hasErrors(result.diagnostics) || !result.bundles) {
+    const io2 = result.diagnostics.some((d) => d.slug === "cannot-read-file" || d.slug === "unknown-host-selected");
+    return io2 ? EXIT.usage : EXIT.policy;
+  }
+  if (!write) {
+    io.out(`ok: ${result.bundles.length} machines checked\n`);
+    return EXIT.ok;
+  }
+  const outputDir = values.output ?? config.output ?? "out";
+  const inputs = result.sources.all().map((s) => ({ path: path.relative(process.cwd(), s.path) || s.path, text: s.text }));
+  try {
+    writeBundles(outputDir, result.bundles, buildManifest(inputs, result.bundles));
+  } catch (e) {
+    const reason = e instanceof OutputDirError ? e.message : ((e as NodeJS.ErrnoException).code ?? (e as Error).message);
+    report(io, result.sources, [diagnostic("cannot-write-output", { path: outputDir, reason })], format);
+    return EXIT.usage;
+  }
+  for (const b of result.bundles) {
+    io.out(`wrote ${path.join(outputDir, b.host)}/: ${b.artifacts.map((a) => a.path).join(", ")}\n`);
+  }
+  io.out(`wrote ${path.join(outputDir, "manifest.json")} (${result.bundles.length} hosts, targets: ${targets.map((t) => t.name).join(", ")})\n`);
+  return EXIT.ok;
+}
+
+export function main(argv: string[], io: Io): number {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case "-h":
+      case "--help":
+      case "help":
+        io.out(`${HELP.main}\n`);
+        return command === undefined ? EXIT.usage : EXIT.ok;
+      case "--version":
+        io.out(`wgpc ${VERSION}\n`);
+        return EXIT.ok;
+      case "compile":
+        return runCompile(rest, io, true);
+      case "check":
+        return runCompile(rest, io, false);
+      default:
+        return usageError(io, `unknown command \`${command}\``, "text");
+    }
+  } catch (e) {
+    if ((e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) return usageError(io, (e as Error).message, "text");
+    const detail = e instanceof Error ? e.message : String(e);
+    report(io, new Sources(), [diagnostic("internal-error", { detail }, undefined, { help: "please report this with the policy that caused it" })], "text");
+    return EXIT.internal;
+  }
+}
+
+const invokedDirectly = process.argv[1] !== undefined && fs.realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+if (invokedDirectly) {
+  process.exitCode = main(process.argv.slice(2), {
+    out: (t) => process.stdout.write(t),
+    err: (t) => process.stderr.write(t),
+  });
+}

@@ -1,0 +1,71 @@
+// The pipeline, end to end, without touching the disk for output:
+// load (syntax) → check → IR → backends. The CLI wires this to files.
+import { loadPolicy, type FileReader } from "./syntax/load.js";
+import type { Sources } from "./syntax/source.js";
+import { checkPolicy } from "./check/check.js";
+import type { CheckedPolicy } from "./check/model.js";
+import { lowerHost } from "./ir/lower.js";
+import type { HostIr } from "./ir/types.js";
+import { evaluateExpectations } from "./ir/expect.js";
+import type { Artifact, Backend } from "./backends/types.js";
+import { diagnostic, hasErrors, type Diagnostic } from "./diagnostics/diagnostic.js";
+import { VERSION } from "./version.js";
+
+export interface HostBundle {
+  readonly host: string;
+  readonly artifacts: readonly Artifact[];
+}
+
+export interface CompileResult {
+  readonly sources: Sources;
+  readonly diagnostics: readonly Diagnostic[];
+  readonly policy?: CheckedPolicy;
+  readonly hosts?: readonly HostIr[];
+  /** absent when there is any error */
+  readonly bundles?: readonly HostBundle[];
+}
+
+export interface CompileOptions {
+  readonly targets: readonly Backend[];
+  /** only these machines (all when absent) */
+  readonly hosts?: readonly string[];
+}
+
+/** Warns about rules that end up on no machine at all. */
+function unenforcedRules(policy: CheckedPolicy, hosts: readonly HostIr[]): Diagnostic[] {
+  const used = new Set<number>();
+  for (const h of hosts) {
+    for (const f of [h.families[4], h.families[6]]) {
+      for (const chain of Object.values(f.filter)) {
+        for (const s of chain.sections) for (const r of s.rules) used.add(r.origin.seq);
+      }
+    }
+  }
+  return policy.rules
+    .filter((r) => !used.has(r.origin.seq))
+    .map((r) => diagnostic("rule-enforced-nowhere", {}, r.origin.span));
+}
+
+export function compile(paths: readonly string[], reader: FileReader, stdlibDir: string, options: CompileOptions): CompileResult {
+  const loaded = loadPolicy(paths, reader, stdlibDir);
+  const { sources } = loaded;
+  if (hasErrors(loaded.diagnostics)) return { sources, diagnostics: loaded.diagnostics };
+  const checked = checkPolicy(loaded.files, sources);
+  const diagnostics = [...loaded.diagnostics, ...checked.diagnostics];
+  if (hasErrors(diagnostics) || !checked.policy) return { sources, diagnostics };
+  const policy = checked.policy;
+  for (const name of options.hosts ?? []) {
+    if (!policy.machines.has(name)) diagnostics.push(diagnostic("unknown-host-selected", { name }));
+  }
+  if (hasErrors(diagnostics)) return { sources, diagnostics };
+  // every host is lowered (expectations look at the whole path); only the selected are emitted
+  const hosts = [...policy.machines.keys()].sort().map((name) => lowerHost(policy, name));
+  diagnostics.push(...unenforcedRules(policy, hosts), ...evaluateExpectations(policy, hosts));
+  if (hasErrors(diagnostics)) return { sources, diagnostics, policy, hosts };
+  const selected = options.hosts ? hosts.filter((h) => options.hosts!.includes(h.name)) : hosts;
+  const bundles = selected.map((host) => ({
+    host: host.name,
+    artifacts: options.targets.flatMap((b) => b.emit(host, { version: VERSION })),
+  }));
+  return { sources, diagnostics, policy, hosts, bundles };
+}

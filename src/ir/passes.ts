@@ -1,0 +1,55 @@
+// Small IR passes shared by the lowering: merging matches that differ in one
+// address set only, and dropping rules that repeat an earlier one.
+import { formatPrefix, normalisePrefixes, type Prefix } from "../net/address.js";
+import type { IrRule, Match } from "./types.js";
+
+const prefixesKey = (ps: readonly Prefix[] | undefined) => (ps ? ps.map(formatPrefix).join(",") : "*");
+
+/** A stable text key for a match: equal keys mean equal matches. */
+export function matchKey(m: Match, without?: "saddr" | "daddr"): string {
+  const l4 = m.l4
+    ? m.l4.kind === "ports"
+      ? `${m.l4.proto}:${m.l4.ports ? m.l4.ports.map((r) => `${r.low}-${r.high}`).join(",") : "*"}`
+      : `${m.l4.proto}:${m.l4.types ? m.l4.types.join(",") : "*"}`
+    : "*";
+  return [
+    m.iif ? `${m.iif.negate ? "!" : ""}${m.iif.name}` : "*",
+    m.oif ? `${m.oif.negate ? "!" : ""}${m.oif.name}` : "*",
+    without === "saddr" ? "-" : prefixesKey(m.saddr),
+    without === "daddr" ? "-" : prefixesKey(m.daddr),
+    l4,
+    m.ctState ? m.ctState.join(",") : "*",
+    m.hopLimit ?? "*",
+  ].join("|");
+}
+
+/**
+ * Joins matches that are equal but for one address set into one match with
+ * the union of those sets (a match without the set matches every address
+ * and absorbs the others).
+ */
+export function mergeMatchesBy(matches: readonly Match[], field: "saddr" | "daddr"): Match[] {
+  const groups = new Map<string, Match[]>();
+  for (const m of matches) {
+    const key = matchKey(m, field);
+    groups.set(key, [...(groups.get(key) ?? []), m]);
+  }
+  return [...groups.values()].map((group) => {
+    const first = group[0]!;
+    if (group.some((m) => m[field] === undefined)) return { ...first, [field]: undefined };
+    return { ...first, [field]: normalisePrefixes(group.flatMap((m) => m[field]!)) };
+  });
+}
+
+const verdictKey = (r: IrRule) => (r.verdict.kind === "reject" ? `reject:${r.verdict.with}` : r.verdict.kind);
+
+/** A rule equal to an earlier one can never decide a packet: drop it. */
+export function dropRepeatedRules(rules: readonly IrRule[]): IrRule[] {
+  const seen = new Set<string>();
+  return rules.filter((r) => {
+    const key = `${matchKey(r.match)}=>${verdictKey(r)}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

@@ -1,0 +1,79 @@
+// The per-host IR: for each machine and address family, ordered rules per
+// hook. Meaning is decided here once; backends only print it.
+import type { Family, Prefix } from "../net/address.js";
+import type { L4 } from "../net/services.js";
+
+export type Hook = "input" | "forward" | "output" | "postrouting";
+export const FILTER_HOOKS = ["input", "forward", "output"] as const;
+export type FilterHook = (typeof FILTER_HOOKS)[number];
+
+export type CtState = "established" | "related" | "invalid" | "new";
+
+export interface IfaceMatch {
+  readonly name: string;
+  readonly negate: boolean;
+}
+
+/** All present fields must match (logical AND); an absent field matches anything. */
+export interface Match {
+  readonly iif?: IfaceMatch;
+  readonly oif?: IfaceMatch;
+  /** a set of prefixes of the chain's family, normalised (sorted, no overlap) */
+  readonly saddr?: readonly Prefix[];
+  readonly daddr?: readonly Prefix[];
+  readonly l4?: L4;
+  readonly ctState?: readonly CtState[];
+  /** IPv6 hop limit, for neighbour discovery (must be 255) */
+  readonly hopLimit?: number;
+}
+
+export type Verdict =
+  | { readonly kind: "accept" }
+  | { readonly kind: "drop" }
+  /** tcp-reset for TCP, port unreachable otherwise */
+  | { readonly kind: "reject"; readonly with: "tcp-reset" | "port-unreachable" }
+  | { readonly kind: "masquerade" };
+
+export interface RuleOrigin {
+  /** policy order; baseline rules come before any policy statement */
+  readonly seq: number;
+  readonly kind: "baseline" | "policy" | "default";
+  /** `policy.wgp:12` or the name of the baseline rule */
+  readonly label: string;
+  readonly comment?: string;
+}
+
+export interface IrRule {
+  readonly match: Match;
+  readonly verdict: Verdict;
+  readonly origin: RuleOrigin;
+}
+
+export type SectionName = "base" | "rules";
+
+/** A run of rules that backends print as one chain of their own. */
+export interface Section {
+  readonly name: SectionName;
+  readonly rules: readonly IrRule[];
+}
+
+export interface Chain {
+  readonly hook: Hook;
+  /** what happens to a packet that no rule decided */
+  readonly policy: "accept" | "drop";
+  readonly sections: readonly Section[];
+  /** rules after the sections (a terminal reject, when the default is reject) */
+  readonly tail: readonly IrRule[];
+}
+
+export interface FamilyIr {
+  readonly family: Family;
+  readonly filter: Readonly<Record<FilterHook, Chain>>;
+  /** source NAT; empty unless the machine masquerades */
+  readonly postrouting: Chain;
+}
+
+export interface HostIr {
+  readonly name: string;
+  readonly families: Readonly<Record<Family, FamilyIr>>;
+}
