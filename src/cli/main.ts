@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { compile } from "../compile.js";
-import type { FileReader } from "../syntax/load.js";
+import { diskReader, STDLIB_DIR } from "./disk-reader.js";
 import { Sources } from "../syntax/source.js";
 import { backendNames, backends, findBackend } from "../backends/registry.js";
 import type { Backend } from "../backends/types.js";
@@ -18,7 +18,6 @@ import { VERSION } from "../version.js";
 
 export const EXIT = { ok: 0, policy: 1, usage: 2, internal: 3 } as const;
 
-const STDLIB = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../stdlib");
 
 const HELP: Record<string, string> = {
   main: `wgpc ${VERSION}: the WireGuard policy compiler
@@ -56,26 +55,6 @@ interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
 }
-
-const diskReader: FileReader = {
-  read(filePath) {
-    try {
-      if (fs.statSync(filePath).isDirectory()) return { error: "it is a directory" };
-      const bytes = fs.readFileSync(filePath);
-      return { text: new TextDecoder("utf-8", { fatal: false }).decode(bytes) };
-    } catch (e) {
-      return { error: (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message };
-    }
-  },
-  exists: (filePath) => fs.existsSync(filePath) && fs.statSync(filePath).isFile(),
-  canonical: (filePath) => {
-    try {
-      return fs.realpathSync(filePath);
-    } catch {
-      return path.resolve(filePath);
-    }
-  },
-};
 
 function report(io: Io, sources: Sources, diagnostics: readonly Diagnostic[], format: string): void {
   if (format === "json") {
@@ -139,14 +118,14 @@ function runCompile(args: string[], io: Io, write: boolean): number {
     return EXIT.usage;
   }
 
-  const result = compile(positionals, diskReader, STDLIB, { targets: write ? targets : [...backends], hosts: values.host });
+  const result = compile(positionals, diskReader, STDLIB_DIR, { targets: write ? targets : [...backends], hosts: values.host });
   report(io, result.sources, result.diagnostics, format);
   if (hasErrors(result.diagnostics) || !result.bundles) {
     const io2 = result.diagnostics.some((d) => d.slug === "cannot-read-file" || d.slug === "unknown-host-selected");
     return io2 ? EXIT.usage : EXIT.policy;
   }
   if (!write) {
-    io.out(`ok: ${result.bundles.length} machines checked\n`);
+    io.out(`ok: ${result.bundles.length} machine${result.bundles.length === 1 ? "" : "s"} checked\n`);
     return EXIT.ok;
   }
   const outputDir = values.output ?? config.output ?? "out";

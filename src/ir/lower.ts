@@ -2,7 +2,7 @@
 // backend: where a rule is enforced, VPN identity (interface AND overlay
 // source), the source rewrite that masquerading implies, the always-there
 // rules, family expansion and defaults.
-import { normalisePrefixes, prefixContains, type Family, type Prefix } from "../net/address.js";
+import { normalisePrefixes, prefixContains, samePrefix, type Family, type Prefix } from "../net/address.js";
 import { icmpProtoOf, type L4 } from "../net/services.js";
 import type { CheckedPolicy, CheckedRule, DestAtom, Machine } from "../check/model.js";
 import type { Chain, FamilyIr, HostIr, IfaceMatch, IrRule, Match, RuleOrigin, Section, Verdict } from "./types.js";
@@ -163,6 +163,8 @@ class HostLowering {
       if (d.kind === "any") return [{ kind: "any" }];
       if (d.kind === "prefix") {
         if (d.prefix.family !== family) return [];
+        // the hub's own addresses are its input, not its forward path
+        if ([...this.machine.physical, ...this.machine.overlay].some((own) => samePrefix(own, d.prefix))) return [];
         return [{ kind: d.viaVpn ? "vpn" : "outside", prefixes: [d.prefix] }];
       }
       if (d.name === this.hub!.name) return [];
