@@ -195,3 +195,31 @@ export function subtractPrefix(a: Prefix, b: Prefix): Prefix[] {
   const high: Prefix = { family: a.family, bits: a.bits | (1n << BigInt(width - length)), length };
   return [...subtractPrefix(low, b), ...subtractPrefix(high, b)];
 }
+
+export interface AddressRange {
+  readonly family: Family;
+  readonly low: bigint;
+  readonly high: bigint;
+}
+
+/** Sorted prefixes (see normalisePrefixes) as ranges, touching ones joined. */
+export function prefixesToRanges(prefixes: readonly Prefix[]): AddressRange[] {
+  const out: AddressRange[] = [];
+  for (const p of [...prefixes].sort(comparePrefixes)) {
+    const low = p.bits;
+    const high = lastAddress(p);
+    const last = out[out.length - 1];
+    if (last && last.family === p.family && low <= last.high + 1n) {
+      out[out.length - 1] = { ...last, high: high > last.high ? high : last.high };
+    } else out.push({ family: p.family, low, high });
+  }
+  return out;
+}
+
+/** The range as one prefix, when it is exactly one. */
+export function rangeAsPrefix(r: AddressRange): Prefix | undefined {
+  const size = r.high - r.low + 1n;
+  if ((size & (size - 1n)) !== 0n) return undefined;
+  const length = familyWidth(r.family) - (size.toString(2).length - 1);
+  return (r.low & (size - 1n)) === 0n ? { family: r.family, bits: r.low, length } : undefined;
+}

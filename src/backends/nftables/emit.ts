@@ -2,7 +2,7 @@
 // `nft list ruleset` prints it back. Both families share the inet table: a
 // rule that does not depend on the family is printed once, a rule that does
 // carries its family's matches (or `meta nfproto`).
-import { formatPrefixShort, type Family } from "../../net/address.js";
+import { formatBits, formatPrefixShort, prefixesToRanges, rangeAsPrefix, type Family, type Prefix } from "../../net/address.js";
 import { icmpTypeName, type L4 } from "../../net/services.js";
 import type { Chain, HostIr, IrRule, Match, Verdict } from "../../ir/types.js";
 import type { Artifact, Backend, EmitContext } from "../types.js";
@@ -19,6 +19,19 @@ function setOrSingle(items: readonly string[]): string {
   return items.length === 1 ? items[0]! : `{ ${items.join(", ")} }`;
 }
 
+/**
+ * An address match as nft prints it back: nft joins touching elements of
+ * an interval set into one range (a prefix when it is exactly one), and a
+ * set left with one element is printed bare.
+ */
+function addressesText(prefixes: readonly Prefix[]): string {
+  const elements = prefixesToRanges(prefixes).map((r) => {
+    const asPrefix = rangeAsPrefix(r);
+    return asPrefix ? formatPrefixShort(asPrefix) : `${formatBits(r.family, r.low)}-${formatBits(r.family, r.high)}`;
+  });
+  return setOrSingle(elements);
+}
+
 function l4Text(l4: L4): string {
   if (l4.kind === "ports") {
     if (!l4.ports) return `meta l4proto ${l4.proto}`;
@@ -28,7 +41,7 @@ function l4Text(l4: L4): string {
   return `${l4.proto} type ${setOrSingle(l4.types.map((t) => icmpTypeName(l4.proto, t) ?? String(t)))}`;
 }
 
-function verdictText(v: Verdict): string {
+function verdictText(v: Verdict, family: Family | undefined): string {
   switch (v.kind) {
     case "accept":
       return "accept";
@@ -37,8 +50,12 @@ function verdictText(v: Verdict): string {
     case "masquerade":
       return "masquerade";
     case "reject":
-      // in an inet table a bare reject answers port-unreachable in the packet's own family
-      return v.with === "tcp-reset" ? "reject with tcp reset" : "reject";
+      // A bare reject in an inet table answers port-unreachable in the
+      // packet's own family; nft prints the family's ICMP once the rule is
+      // tied to one family.
+      if (v.with === "tcp-reset") return "reject with tcp reset";
+      if (family === undefined) return "reject";
+      return family === 4 ? "reject with icmp port-unreachable" : "reject with icmpv6 port-unreachable";
   }
 }
 
@@ -54,12 +71,12 @@ function ruleText(rule: IrRule, family: Family, alsoInOtherFamily: boolean): str
     !alsoInOtherFamily && !namesFamily(m) ? `meta nfproto ${family === 4 ? "ipv4" : "ipv6"}` : "",
     m.iif ? `iifname ${m.iif.negate ? "!= " : ""}${quoted(m.iif.name)}` : "",
     m.oif ? `oifname ${m.oif.negate ? "!= " : ""}${quoted(m.oif.name)}` : "",
-    m.saddr ? `${ip} saddr ${setOrSingle(m.saddr.map(formatPrefixShort))}` : "",
-    m.daddr ? `${ip} daddr ${setOrSingle(m.daddr.map(formatPrefixShort))}` : "",
+    m.saddr ? `${ip} saddr ${addressesText(m.saddr)}` : "",
+    m.daddr ? `${ip} daddr ${addressesText(m.daddr)}` : "",
     m.l4 ? l4Text(m.l4) : "",
     m.ctState ? `ct state ${m.ctState.join(",")}` : "",
     m.hopLimit !== undefined ? `ip6 hoplimit ${m.hopLimit}` : "",
-    verdictText(rule.verdict),
+    verdictText(rule.verdict, alsoInOtherFamily && !namesFamily(m) ? undefined : family),
     `comment ${quoted(ruleComment(rule))}`,
   ];
   return parts.filter((p) => p !== "").join(" ");
