@@ -44,9 +44,9 @@ export const catalogue = {
     "E0006", "error", (p) => `no machine called \`${p.name}\` in the policy`,
     "A machine named with --host is not defined by the policy.",
   ),
-  "not-utf8": entry<{ path: string }>(
-    "E0007", "error", (p) => `\`${p.path}\` is not a text file (it contains bytes that are not UTF-8)`,
-    "Policy files are UTF-8 text; binary files are refused before parsing.",
+  "not-text": entry(
+    "E0007", "error", () => "this is not a text file: it has a NUL byte or bytes that are not UTF-8 here",
+    "Policy files are UTF-8 text; a binary file is refused before parsing, with the position of its first non-text byte.",
   ),
 
   // --- syntax ---

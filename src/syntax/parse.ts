@@ -27,7 +27,6 @@ function mergeLexErrors(errors: readonly ILexingError[]): { offset: number; leng
 
 function describeChar(ch: string): string {
   const cp = ch.codePointAt(0) ?? 0;
-  if (cp === 0xfffd) return "U+FFFD (the file is not UTF-8 text here)";
   if (cp < 0x20 || cp === 0x7f || (cp >= 0x80 && cp < 0xa0)) return `U+${cp.toString(16).toUpperCase().padStart(4, "0")}`;
   return `\`${ch}\``;
 }
@@ -72,6 +71,12 @@ function parseDiagnostic(file: number, text: string, tokens: IToken[], error: IR
 }
 
 export function parsePolicy(file: number, text: string): ParseResult {
+  // A NUL or an undecodable byte means this is not a policy at all: one
+  // diagnostic for the file, not one per byte.
+  const binaryAt = text.search(/[\u0000\uFFFD]/);
+  if (binaryAt >= 0) {
+    return { diagnostics: [diagnostic("not-text", {}, { file, start: binaryAt, end: binaryAt + 1 })] };
+  }
   const lexed = wgpLexer.tokenize(text);
   if (lexed.errors.length > 0) return { diagnostics: lexDiagnostics(file, text, lexed.errors) };
   const { cst, errors } = parseTokens(lexed.tokens);

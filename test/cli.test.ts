@@ -1,0 +1,166 @@
+// The command line as a user runs it: exit codes, what is written, what is
+// left alone. Runs the built CLI (npm test builds first).
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ROOT } from "./support/compile.js";
+
+const CLI = path.join(ROOT, "dist/src/cli/main.js");
+const SEED = path.join(ROOT, "examples/seed-lab/policy.wgp");
+let tmp: string;
+
+beforeEach(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "wgpc-cli-"));
+});
+afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+function wgpc(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: tmp, encoding: "utf8" });
+  // a user never sees a stack trace
+  expect(r.stderr).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** Every file under dir with its bytes, to prove nothing changed. */
+function snapshot(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const entry of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) {
+      const file = path.join(entry.parentPath, entry.name);
+      out[path.relative(dir, file)] = fs.readFileSync(file, "utf8");
+    }
+  }
+  return out;
+}
+
+const write = (name: string, text: string) => {
+  const file = path.join(tmp, name);
+  fs.writeFileSync(file, text);
+  return file;
+};
+
+describe("wgpc compile", () => {
+  it("writes a bundle per host and a manifest whose hashes match the files", () => {
+    const r = wgpc("compile", SEED, "-o", "out");
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("wrote out/vpn-core/: iptables.rules, ip6tables.rules, ruleset.nft");
+    expect(r.out).toContain("(3 hosts, targets: iptables, nftables)");
+    for (const host of ["vpn-core", "client-a", "client-b"]) {
+      expect(fs.readdirSync(path.join(tmp, "out", host)).sort()).toEqual(["ip6tables.rules", "iptables.rules", "ruleset.nft"]);
+    }
+    const manifest = JSON.parse(fs.readFileSync(path.join(tmp, "out/manifest.json"), "utf8"));
+    expect(manifest.compiler).toEqual({ name: "wgpc", version: "0.1.0" });
+    expect(manifest.outputs).toHaveLength(9);
+    for (const o of manifest.outputs) {
+      const bytes = fs.readFileSync(path.join(tmp, "out", o.path));
+      expect(createHash("sha256").update(bytes).digest("hex")).toBe(o.sha256);
+    }
+    const inputs = manifest.inputs.map((i: { path: string }) => path.basename(i.path)).sort();
+    expect(inputs).toEqual(["icmp.wgp", "policy.wgp", "services.wgp"]);
+  });
+
+  it("is deterministic: the same input gives the same bytes", () => {
+    wgpc("compile", SEED, "-o", "a");
+    wgpc("compile", SEED, "-o", "b");
+    expect(snapshot(path.join(tmp, "a"))).toEqual(snapshot(path.join(tmp, "b")));
+  });
+
+  it("writes only the selected hosts and targets", () => {
+    const r = wgpc("compile", SEED, "-o", "out", "--host", "client-b", "--target", "nftables");
+    expect(r.code).toBe(0);
+    expect(Object.keys(snapshot(path.join(tmp, "out"))).sort()).toEqual(["client-b/ruleset.nft", "manifest.json"]);
+  });
+
+  it.each([
+    ["a typo in a name", "host web 192.0.2.1\nallow any -> wbe:22/tcp\n", "policy.wgp:2:14: error[E0201]"],
+    ["a bad CIDR", "host web 192.0.2.1\nallow 10.0.0.0/40 -> web:22/tcp\n", "policy.wgp:2:7: error[E0301]"],
+    ["port 70000", "host web 192.0.2.1\nallow any -> web:70000/tcp\n", "policy.wgp:2:18: error[E0401]"],
+    ["an unknown keyword", "host web 192.0.2.1\npermit any -> web:22/tcp\n", "policy.wgp:2:1: error[E0103]"],
+    ["an unterminated string", 'host web 192.0.2.1 allow any -> web:22/tcp comment "x\n', "policy.wgp:1:52: error[E0102]"],
+    ["an empty file", "", "policy.wgp:1:1: error[E0104]"],
+    ["binary garbage", "\u0000\u0001\u00ff\u00fe", "policy.wgp:1:1: error[E0007]"],
+  ])("refuses %s with a positioned diagnostic, exit 1, and leaves the old bundle intact", (_, text, expected) => {
+    expect(wgpc("compile", SEED, "-o", "out").code).toBe(0);
+    const before = snapshot(path.join(tmp, "out"));
+    const bad = write("policy.wgp", text);
+    const r = wgpc("compile", bad, "-o", "out");
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(expected);
+    expect(r.err).toMatch(/\n\d+ \| .*\n\s+\| +\^+/);
+    expect(snapshot(path.join(tmp, "out"))).toEqual(before);
+    // and no half-written staging directory is left next to it
+    expect(fs.readdirSync(tmp).filter((f) => f.startsWith(".out"))).toEqual([]);
+  });
+
+  it("gives diagnostics as JSON objects with --format json", () => {
+    const bad = write("policy.wgp", "host web 192.0.2.1\nallow any -> wbe:22/tcp\n");
+    const r = wgpc("compile", bad, "--format", "json");
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.err)).toEqual([
+      {
+        code: "E0201",
+        slug: "unknown-name",
+        severity: "error",
+        message: "unknown name `wbe`",
+        file: bad,
+        line: 2,
+        column: 14,
+        endLine: 2,
+        endColumn: 17,
+        help: "did you mean `web`?",
+        related: [],
+      },
+    ]);
+  });
+
+  it("refuses to replace a directory that is not a wgpc output", () => {
+    fs.mkdirSync(path.join(tmp, "home"));
+    fs.writeFileSync(path.join(tmp, "home/thesis.tex"), "precious");
+    const r = wgpc("compile", SEED, "-o", "home");
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("error[E0003]");
+    expect(snapshot(path.join(tmp, "home"))).toEqual({ "thesis.tex": "precious" });
+  });
+
+  it("reads wgpc.toml next to the policy and reports a bad one with its position", () => {
+    const policy = write("policy.wgp", "host web 192.0.2.1\nallow any -> web:22/tcp\n");
+    write("wgpc.toml", 'output = "bundles"\ntargets = ["nftables"]\n');
+    expect(wgpc("compile", policy).code).toBe(0);
+    expect(Object.keys(snapshot(path.join(tmp, "bundles"))).sort()).toEqual(["manifest.json", "web/ruleset.nft"]);
+    write("wgpc.toml", 'output = "bundles"\ntargetz = ["nftables"]\n');
+    const r = wgpc("compile", policy);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("wgpc.toml:2:1: error[E0004]: invalid wgpc.toml: unknown key `targetz`");
+  });
+});
+
+describe("wgpc check and usage", () => {
+  it("checks without writing", () => {
+    const r = wgpc("check", SEED);
+    expect(r.code).toBe(0);
+    expect(r.out).toBe("ok: 3 machines checked\n");
+    expect(fs.readdirSync(tmp)).toEqual([]);
+  });
+
+  it.each([
+    [["frobnicate"], "unknown command `frobnicate`"],
+    [["compile"], "`wgpc compile` needs at least one policy file"],
+    [["compile", "missing.wgp"], "cannot read `missing.wgp`: no such file"],
+    [["compile", SEED, "--target", "pf"], "unknown target `pf` (known: iptables, nftables)"],
+    [["compile", SEED, "--bogus"], "Unknown option '--bogus'"],
+    [["compile", SEED, "--host", "nobody"], "no machine called `nobody` in the policy"],
+  ])("exits 2 on %j", (args, message) => {
+    const r = wgpc(...args);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(message);
+  });
+
+  it("has help for each command", () => {
+    expect(wgpc("compile", "--help").out).toContain("usage: wgpc compile FILE...");
+    expect(wgpc("check", "--help").out).toContain("usage: wgpc check FILE...");
+    expect(wgpc("--version").out).toBe("wgpc 0.1.0\n");
+  });
+});
