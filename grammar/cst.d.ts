@@ -266,13 +266,24 @@ export type DestinationCstChildren = {
   services?: ServicesCstNode[];
 };
 
+export interface VerbCstNode extends CstNode {
+  name: "verb";
+  children: VerbCstChildren;
+}
+
+export type VerbCstChildren = {
+  Kw_allow?: IToken[];
+  Kw_deny?: IToken[];
+  Kw_reject?: IToken[];
+};
+
 export interface RuleStmtCstNode extends CstNode {
   name: "ruleStmt";
   children: RuleStmtCstChildren;
 }
 
 export type RuleStmtCstChildren = {
-  verb?: (IToken)[];
+  verb: VerbCstNode[];
   target: TargetCstNode[];
   Arrow: IToken[];
   destination: DestinationCstNode[];
@@ -299,7 +310,7 @@ export interface DefaultStmtCstNode extends CstNode {
 
 export type DefaultStmtCstChildren = {
   Kw_default: IToken[];
-  verb?: (IToken)[];
+  verb: VerbCstNode[];
   Kw_on?: IToken[];
   Name?: IToken[];
   Comma?: IToken[];
@@ -361,7 +372,7 @@ export type ExpectStmtCstChildren = {
   target: TargetCstNode[];
   Arrow: IToken[];
   destination: DestinationCstNode[];
-  verdict?: (IToken)[];
+  verb: VerbCstNode[];
 };
 
 export interface ICstNodeVisitor<IN, OUT> extends ICstVisitor<IN, OUT> {
@@ -386,6 +397,7 @@ export interface ICstNodeVisitor<IN, OUT> extends ICstVisitor<IN, OUT> {
   target(children: TargetCstChildren, param?: IN): OUT;
   targetList(children: TargetListCstChildren, param?: IN): OUT;
   destination(children: DestinationCstChildren, param?: IN): OUT;
+  verb(children: VerbCstChildren, param?: IN): OUT;
   ruleStmt(children: RuleStmtCstChildren, param?: IN): OUT;
   masqueradeStmt(children: MasqueradeStmtCstChildren, param?: IN): OUT;
   defaultStmt(children: DefaultStmtCstChildren, param?: IN): OUT;

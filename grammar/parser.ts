@@ -272,12 +272,17 @@ export class WgpParser extends CstParser {
     });
   });
 
-  private ruleStmt = this.RULE("ruleStmt", () => {
+  // allow, deny or reject: the verb of rules and defaults, the verdict of expectations
+  private verb = this.RULE("verb", () => {
     this.OR([
-      { ALT: () => this.CONSUME(kw.allow, { LABEL: "verb" }) },
-      { ALT: () => this.CONSUME(kw.deny, { LABEL: "verb" }) },
-      { ALT: () => this.CONSUME(kw.reject, { LABEL: "verb" }) },
+      { ALT: () => this.CONSUME(kw.allow) },
+      { ALT: () => this.CONSUME(kw.deny) },
+      { ALT: () => this.CONSUME(kw.reject) },
     ]);
+  });
+
+  private ruleStmt = this.RULE("ruleStmt", () => {
+    this.SUBRULE(this.verb);
     this.SUBRULE(this.target);
     this.CONSUME(Arrow);
     this.SUBRULE(this.destination);
@@ -298,11 +303,7 @@ export class WgpParser extends CstParser {
 
   private defaultStmt = this.RULE("defaultStmt", () => {
     this.CONSUME(kw.default);
-    this.OR([
-      { ALT: () => this.CONSUME(kw.allow, { LABEL: "verb" }) },
-      { ALT: () => this.CONSUME(kw.deny, { LABEL: "verb" }) },
-      { ALT: () => this.CONSUME(kw.reject, { LABEL: "verb" }) },
-    ]);
+    this.SUBRULE(this.verb);
     this.OPTION(() => {
       this.CONSUME(kw.on);
       this.AT_LEAST_ONE_SEP({ SEP: Comma, DEF: () => this.CONSUME(Name) });
@@ -385,11 +386,7 @@ export class WgpParser extends CstParser {
     this.SUBRULE(this.target);
     this.CONSUME(Arrow);
     this.SUBRULE(this.destination);
-    this.OR([
-      { ALT: () => this.CONSUME(kw.allow, { LABEL: "verdict" }) },
-      { ALT: () => this.CONSUME(kw.deny, { LABEL: "verdict" }) },
-      { ALT: () => this.CONSUME(kw.reject, { LABEL: "verdict" }) },
-    ]);
+    this.SUBRULE(this.verb);
   });
 }
 

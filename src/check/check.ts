@@ -509,7 +509,10 @@ class Checker {
         if (t.name === "any") return [{ kind: "any" }];
         if (t.name === "vpn" || t.name === this.vpnDecl?.name.text) {
           // every member of the VPN, as machines
-          if (!this.vpnDecl) return this.vpnAtoms(t.span) as never[];
+          if (!this.vpnDecl) {
+            this.report("no-vpn", {}, t.span);
+            return [];
+          }
           return [...this.machines.values()]
             .filter((m) => m.vpnRole)
             .map((m): DestAtom => ({ kind: "machine", name: m.name }));

@@ -278,13 +278,19 @@ class AstBuilder {
     };
   }
 
+  private verb(node: C.VerbCstNode): A.Word & { verb: A.Verb } {
+    const c = node.children;
+    const token = (c.Kw_allow ?? c.Kw_deny ?? c.Kw_reject)![0]!;
+    return { ...this.word(token), verb: token.image as A.Verb };
+  }
+
   private ruleStmt(node: C.RuleStmtCstNode): A.Statement {
     const c = node.children;
-    const verb = c.verb![0]!;
+    const verb = this.verb(c.verb[0]!);
     return {
       kind: "rule",
-      verb: verb.image as A.Verb,
-      verbSpan: tokenSpan(this.file, verb),
+      verb: verb.verb,
+      verbSpan: verb.span,
       source: this.target(c.target[0]!),
       destination: this.destination(c.destination[0]!),
       comment: c.String ? this.stringWord(c.String[0]!) : undefined,
@@ -306,7 +312,7 @@ class AstBuilder {
     const c = node.children;
     return {
       kind: "default",
-      verb: c.verb![0]!.image as A.Verb,
+      verb: this.verb(c.verb[0]!).verb,
       hosts: (c.Name ?? []).map((t) => this.word(t)),
       span: this.span(node),
     };
@@ -353,7 +359,7 @@ class AstBuilder {
       kind: "expect",
       source: this.target(c.target[0]!),
       destination: this.destination(c.destination[0]!),
-      verdict: c.verdict![0]!.image as A.Verb,
+      verdict: this.verb(c.verb[0]!).verb,
       span: this.span(node),
     };
   }
