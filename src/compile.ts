@@ -33,14 +33,7 @@ export interface CompileOptions {
 
 /** Warns about rules that end up on no machine at all. */
 function unenforcedRules(policy: CheckedPolicy, hosts: readonly HostIr[]): Diagnostic[] {
-  const used = new Set<number>();
-  for (const h of hosts) {
-    for (const f of [h.families[4], h.families[6]]) {
-      for (const chain of Object.values(f.filter)) {
-        for (const s of chain.sections) for (const r of s.rules) used.add(r.origin.seq);
-      }
-    }
-  }
+  const used = new Set(hosts.flatMap((h) => [...h.placed]));
   return policy.rules
     .filter((r) => !used.has(r.origin.seq))
     .map((r) => diagnostic("rule-enforced-nowhere", {}, r.origin.span));

@@ -124,12 +124,21 @@ function runCompile(args: string[], io: Io, write: boolean): number {
     const io2 = result.diagnostics.some((d) => d.slug === "cannot-read-file" || d.slug === "unknown-host-selected");
     return io2 ? EXIT.usage : EXIT.policy;
   }
+  const expectations = result.policy?.expects.length ?? 0;
+  const held = expectations > 0 ? `, ${expectations} expectation${expectations === 1 ? "" : "s"} hold` : "";
   if (!write) {
-    io.out(`ok: ${result.bundles.length} machine${result.bundles.length === 1 ? "" : "s"} checked\n`);
+    io.out(`ok: ${result.bundles.length} machine${result.bundles.length === 1 ? "" : "s"} checked${held}\n`);
     return EXIT.ok;
   }
   const outputDir = values.output ?? config.output ?? "out";
-  const inputs = result.sources.all().map((s) => ({ path: path.relative(process.cwd(), s.path) || s.path, text: s.text }));
+  // inputs are named from the output directory, so the manifest does not
+  // depend on where wgpc ran; the stdlib by its own name
+  const inputs = result.sources.all().map((s) => {
+    const absolute = path.resolve(s.path);
+    const inStdlib = absolute.startsWith(`${STDLIB_DIR}${path.sep}`);
+    const name = inStdlib ? `<stdlib>/${path.relative(STDLIB_DIR, absolute)}` : path.relative(path.resolve(outputDir), absolute);
+    return { path: name, text: s.text };
+  });
   try {
     writeBundles(outputDir, result.bundles, buildManifest(inputs, result.bundles));
   } catch (e) {
@@ -140,7 +149,7 @@ function runCompile(args: string[], io: Io, write: boolean): number {
   for (const b of result.bundles) {
     io.out(`wrote ${path.join(outputDir, b.host)}/: ${b.artifacts.map((a) => a.path).join(", ")}\n`);
   }
-  io.out(`wrote ${path.join(outputDir, "manifest.json")} (${result.bundles.length} hosts, targets: ${targets.map((t) => t.name).join(", ")})\n`);
+  io.out(`wrote ${path.join(outputDir, "manifest.json")} (${result.bundles.length} hosts, targets: ${targets.map((t) => t.name).join(", ")}${held})\n`);
   return EXIT.ok;
 }
 

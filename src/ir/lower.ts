@@ -73,6 +73,7 @@ const ofFamily = (prefixes: readonly Prefix[], family: Family) => prefixes.filte
 class HostLowering {
   private readonly hub?: Machine;
   private readonly vpnIface?: string;
+  private readonly placed = new Set<number>();
 
   constructor(
     private readonly policy: CheckedPolicy,
@@ -197,6 +198,7 @@ class HostLowering {
   }
 
   private chain(hook: Chain["hook"], family: Family, base: IrRule[], rules: IrRule[]): Chain {
+    for (const r of rules) this.placed.add(r.origin.seq);
     const verb = this.defaultVerb();
     const sections: Section[] = [
       { name: "base", rules: dropRepeatedRules(base) },
@@ -245,7 +247,8 @@ class HostLowering {
   }
 
   lower(): HostIr {
-    return { name: this.machine.name, families: { 4: this.family(4), 6: this.family(6) } };
+    const families = { 4: this.family(4), 6: this.family(6) };
+    return { name: this.machine.name, families, placed: this.placed };
   }
 }
 

@@ -76,4 +76,10 @@ export interface FamilyIr {
 export interface HostIr {
   readonly name: string;
   readonly families: Readonly<Record<Family, FamilyIr>>;
+  /**
+   * Policy rules (by seq) that have a place on this machine, counted before
+   * repeated rules are dropped: a rule that only repeats another still has
+   * a place, it just never decides.
+   */
+  readonly placed: ReadonlySet<number>;
 }
