@@ -50,3 +50,13 @@ export function allPolicies(): { name: string; file: string }[] {
     .map((d) => ({ name: `example-${d}`, file: path.join(ROOT, "examples", d, "policy.wgp") }));
   return [...examples, ...cases];
 }
+
+/** Compiles policy text from memory (no disk; imports resolve to nothing). */
+export function compileSource(text: string): CompileResult {
+  const reader = {
+    read: (p: string) => (p === "policy.wgp" ? { text } : { error: "no such file" }),
+    exists: (p: string) => p === "policy.wgp",
+    canonical: (p: string) => p,
+  };
+  return compile(["policy.wgp"], reader, STDLIB_DIR, { targets: backends });
+}
