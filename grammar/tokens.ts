@@ -1,9 +1,11 @@
 // Tokens of the wgp policy language.
 //
-// Keywords are contextual: each keyword token also belongs to the `Name`
-// category, so a host may be called `network` or `key` wherever the grammar
-// expects a name. Statements still start with a keyword, which is what makes
-// newlines insignificant.
+// Words that start a statement are reserved (`vpn` aside, which is also the
+// built-in name of the VPN): an unfinished statement then ends at the next
+// statement instead of swallowing its keyword as a name. The other keywords
+// are contextual: they also belong to the `Name` category, so a host may be
+// called `network` or `key`. Statements start with a keyword, which is what
+// makes newlines insignificant.
 import { createToken, Lexer, type TokenType, type CustomPatternMatcherFunc } from "chevrotain";
 
 export const WhiteSpace = createToken({ name: "WhiteSpace", pattern: /[ \t\r\n\f]+/, group: Lexer.SKIPPED });
@@ -20,15 +22,19 @@ export const Identifier = createToken({
   categories: [Name],
 });
 
+const STATEMENT_WORDS = new Set(["import", "host", "group", "service", "allow", "deny", "reject", "masquerade", "default", "shape", "delay", "drop", "expect"]);
+
 function keyword(word: string): TokenType {
   return createToken({
     name: `Kw_${word.replace(/-/g, "_")}`,
     pattern: new RegExp(word),
     longer_alt: Identifier,
-    categories: [Name],
+    categories: STATEMENT_WORDS.has(word) ? [] : [Name],
     label: `\`${word}\``,
   });
 }
+
+export const isReservedWord = (word: string): boolean => STATEMENT_WORDS.has(word);
 
 export const keywords = {
   import: keyword("import"),
@@ -69,7 +75,7 @@ export const keywords = {
 // stays two names: an IPv6 literal needs at least two colons. The checker
 // validates the literal fully; the lexer only delimits it.
 const ipv6Shape =
-  /(?:[0-9A-Fa-f]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{1,4})?(?:\/\d{1,3})?/y;
+  /(?:[0-9A-Fa-f]{0,4}:){2,8}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{1,4})?(?:\/\d{1,3})?/y;
 const matchIpv6: CustomPatternMatcherFunc = (text, offset) => {
   ipv6Shape.lastIndex = offset;
   const found = ipv6Shape.exec(text);

@@ -151,7 +151,7 @@ describe("wgpc check and usage", () => {
     [["compile"], "`wgpc compile` needs at least one policy file"],
     [["compile", "missing.wgp"], "cannot read `missing.wgp`: no such file"],
     [["compile", SEED, "--target", "pf"], "unknown target `pf` (known: iptables, nftables)"],
-    [["compile", SEED, "--bogus"], "Unknown option '--bogus'"],
+    [["compile", SEED, "--bogus"], "error[E0001]: unknown option `--bogus`"],
     [["compile", SEED, "--host", "nobody"], "no machine called `nobody` in the policy"],
   ])("exits 2 on %j", (args, message) => {
     const r = wgpc(...args);

@@ -49,11 +49,13 @@ export function writeBundles(dir: string, bundles: readonly HostBundle[], manife
   const parent = path.dirname(target);
   fs.mkdirSync(parent, { recursive: true });
   const staging = fs.mkdtempSync(path.join(parent, `.${path.basename(target)}.new-`));
+  // mkdtemp makes it private; the bundle is not secret (no private keys ever are in it)
+  fs.chmodSync(staging, 0o755);
   try {
     for (const bundle of bundles) {
       for (const artifact of bundle.artifacts) {
         const file = path.join(staging, bundle.host, artifact.path);
-        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
         fs.writeFileSync(file, artifact.text, { mode: 0o644 });
       }
     }

@@ -30,7 +30,34 @@ import type {
 import { closestName } from "./suggest.js";
 
 const BUILTINS = new Set(["any", "vpn"]);
-const MAX_COMMENT = 100;
+const BUILTIN_SERVICES = new Set(["tcp", "udp", "sctp", "icmp", "icmpv6"]);
+// far below where recursion would exhaust the stack, far above real policies
+const MAX_DEFINITION_DEPTH = 64;
+
+/** A target as a source and as a destination. */
+interface Resolved {
+  readonly sources: readonly SourceAtom[];
+  readonly dests: readonly DestAtom[];
+}
+const EMPTY: Resolved = { sources: [], dests: [] };
+
+const sourceKey = (a: SourceAtom) => (a.kind === "any" ? "any" : `${formatPrefix(a.prefix)}:${a.viaVpn}`);
+const destKey = (a: DestAtom) =>
+  a.kind === "any" ? "any" : a.kind === "machine" ? `m:${a.name}` : `${formatPrefix(a.prefix)}:${a.viaVpn}`;
+
+/** The union of targets, each atom once (groups of groups would otherwise repeat atoms exponentially). */
+function union(parts: readonly Resolved[]): Resolved {
+  const sources = new Map<string, SourceAtom>();
+  const dests = new Map<string, DestAtom>();
+  for (const p of parts) {
+    for (const a of p.sources) sources.set(sourceKey(a), a);
+    for (const a of p.dests) dests.set(destKey(a), a);
+  }
+  return { sources: [...sources.values()], dests: [...dests.values()] };
+}
+// nft keeps at most 128 bytes of comment, the `file:line ` label included
+const MAX_COMMENT_BYTES = 72;
+const MAX_LABEL_FILE = 40;
 
 interface GroupDef {
   readonly stmt: Extract<A.Statement, { kind: "group" }>;
@@ -69,8 +96,8 @@ class Checker {
   private readonly services = new Map<string, ServiceDef>();
   private vpn?: VpnModel;
   private vpnDecl?: Extract<A.Statement, { kind: "vpn" }>;
-  private readonly groupCache = new Map<string, SourceAtom[] | "cycle">();
-  private readonly serviceCache = new Map<string, ServiceForms | "cycle">();
+  private readonly groupCache = new Map<string, Resolved | "failed">();
+  private readonly serviceCache = new Map<string, ServiceForms | "failed">();
 
   constructor(private readonly sources: Sources) {}
 
@@ -86,6 +113,9 @@ class Checker {
   run(files: readonly A.PolicyFile[]): CheckResult {
     const statements = files.flatMap((f) => f.statements);
     for (const s of statements) this.declare(s);
+    // every definition is checked, used or not
+    for (const name of this.groups.keys()) this.groupValue(name, []);
+    for (const [name, def] of this.services) this.namedService(name, def, []);
     if (this.machines.size === 0) {
       const first = files[files.length - 1];
       const span = first?.statements[0]?.span ?? { file: first?.file ?? 0, start: 0, end: 1 };
@@ -115,9 +145,21 @@ class Checker {
             this.report("masquerade-source", { name: s.source.text }, s.source.span);
           } else if (!this.vpnDecl) {
             this.report("no-vpn", {}, s.source.span);
+          } else if (masquerade) {
+            this.report("second-masquerade", {}, s.span, {
+              related: [{ message: "the VPN is masqueraded here", span: masquerade.origin.span }],
+            });
+          } else if (s.via && s.via.text === this.vpnDecl.iface.text) {
+            this.report("masquerade-via-vpn", { iface: s.via.text }, s.via.span);
           } else {
             if (s.via) this.checkIfaceName(s.via);
             masquerade = { via: s.via?.text, origin: this.origin(s.span, seq) };
+            const hub = this.vpn ? this.machines.get(this.vpn.hub) : undefined;
+            if (hub && hub.physical.length === 0) {
+              this.report("masquerade-without-hub-address", { hub: hub.name }, s.span, {
+                help: `declare \`host ${hub.name} ADDRESS\``,
+              });
+            }
           }
           break;
         }
@@ -127,7 +169,9 @@ class Checker {
             globalDefault = { verb: s.verb, span: s.span };
           }
           for (const h of s.hosts) {
-            if (!this.machines.has(h.text)) this.unknownName(h.text, h.span, "machine", [...this.machines.keys()]);
+            if (this.groups.has(h.text)) {
+              this.report("wrong-kind-of-name", { name: h.text, is: "group", expected: "machine" }, h.span);
+            } else if (!this.machines.has(h.text)) this.unknownName(h.text, h.span, "machine", [...this.machines.keys()]);
             else if (perMachine.has(h.text)) this.report("conflicting-default", { host: h.text }, h.span);
             else perMachine.set(h.text, s.verb);
           }
@@ -137,7 +181,7 @@ class Checker {
         case "delay":
         case "drop-early": {
           const targets = s.kind === "drop-early" ? s.sources : s.targets;
-          for (const t of targets) this.sourceAtoms(t);
+          for (const t of targets) this.resolveTarget(t);
           if (s.kind === "drop-early" && s.destination) this.destination(s.destination);
           const keyword = s.kind === "drop-early" ? "drop … early" : s.kind;
           this.report("not-lowered-yet", { statement: keyword }, this.firstWordSpan(s.span));
@@ -180,7 +224,7 @@ class Checker {
   private origin(span: A.Span, seq: number, comment?: string): Origin {
     const { line } = this.sources.position(span.file, span.start);
     const base = this.sources.get(span.file).path.split("/").pop() ?? "policy";
-    const safe = base.replace(/[^A-Za-z0-9._-]/g, "_");
+    const safe = base.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, MAX_LABEL_FILE);
     return { seq, span, label: `${safe}:${line}`, comment };
   }
 
@@ -204,7 +248,7 @@ class Checker {
   }
 
   private claimName(name: A.Word, kind: "machine" | "group" | "service"): boolean {
-    if (BUILTINS.has(name.text)) {
+    if (BUILTINS.has(name.text) || (kind === "service" && BUILTIN_SERVICES.has(name.text))) {
       this.report("reserved-name", { name: name.text }, name.span);
       return false;
     }
@@ -242,6 +286,9 @@ class Checker {
   private machineDraft(name: A.Word): MachineDraft {
     let m = this.machines.get(name.text);
     if (!m) {
+      // the name becomes the bundle's directory
+      if (name.text.length > 63) this.report("invalid-machine-name", { name: `${name.text.slice(0, 20)}…`, reason: "longer than 63 characters" }, name.span);
+      else if (name.text === "manifest.json") this.report("invalid-machine-name", { name: name.text, reason: "the output directory has a file of that name" }, name.span);
       m = { name: name.text, span: name.span, physical: [], ifaces: [], overlay: [] };
       this.machines.set(name.text, m);
     }
@@ -250,8 +297,8 @@ class Checker {
 
   private declareHost(s: Extract<A.Statement, { kind: "host" }>): void {
     const existing = this.machines.get(s.name.text);
-    if (existing?.hostSpan || this.groups.has(s.name.text)) {
-      this.duplicate(s.name, existing?.hostSpan ?? this.groups.get(s.name.text)?.stmt.name.span);
+    if (existing?.hostSpan || this.groups.has(s.name.text) || this.vpnDecl?.name.text === s.name.text) {
+      this.duplicate(s.name, existing?.hostSpan ?? this.groups.get(s.name.text)?.stmt.name.span ?? this.vpnDecl?.name.span);
       return;
     }
     if (BUILTINS.has(s.name.text)) {
@@ -272,6 +319,9 @@ class Checker {
       });
       return;
     }
+    if (this.machines.has(s.name.text) || this.groups.has(s.name.text)) {
+      this.duplicate(s.name, this.definedSpan(s.name.text));
+    }
     this.vpnDecl = s;
     this.checkIfaceName(s.iface);
     const networks = s.networks.map((a) => this.prefix(a)).filter((p): p is Prefix => p !== undefined);
@@ -282,9 +332,10 @@ class Checker {
     const members: (A.HubDecl | A.PeerDecl)[] = [...s.hubs.slice(0, 1), ...s.peers];
     for (const member of members) {
       const existing = this.machines.get(member.name.text);
-      if (existing?.memberSpan || this.groups.has(member.name.text) || BUILTINS.has(member.name.text)) {
+      const clash = existing?.memberSpan ?? this.groups.get(member.name.text)?.stmt.name.span ?? (member.name.text === s.name.text ? s.name.span : undefined);
+      if (clash || BUILTINS.has(member.name.text)) {
         if (BUILTINS.has(member.name.text)) this.report("reserved-name", { name: member.name.text }, member.name.span);
-        else this.duplicate(member.name, existing?.memberSpan ?? this.groups.get(member.name.text)?.stmt.name.span);
+        else this.duplicate(member.name, clash);
         continue;
       }
       const m = this.machineDraft(member.name);
@@ -432,108 +483,83 @@ class Checker {
 
   // -------------------------------------------------------------- targets
 
-  private vpnAtoms(span: A.Span): SourceAtom[] {
+  private vpnMembers(span: A.Span): Resolved {
     if (!this.vpnDecl) {
       this.report("no-vpn", {}, span);
-      return [];
+      return EMPTY;
     }
-    return (this.vpn?.networks ?? []).map((prefix) => ({ kind: "prefix", prefix, viaVpn: true }));
+    return {
+      sources: (this.vpn?.networks ?? []).map((prefix) => ({ kind: "prefix", prefix, viaVpn: true })),
+      // as a destination: every member of the VPN, as machines
+      dests: [...this.machines.values()].filter((m) => m.vpnRole).map((m) => ({ kind: "machine", name: m.name })),
+    };
   }
 
-  private machineSourceAtoms(m: MachineDraft): SourceAtom[] {
-    return [
-      ...m.physical.map((prefix): SourceAtom => ({ kind: "prefix", prefix, viaVpn: false })),
-      ...m.overlay.map((prefix): SourceAtom => ({ kind: "prefix", prefix, viaVpn: true })),
-    ];
+  private machineTarget(m: MachineDraft): Resolved {
+    return {
+      sources: [
+        ...m.physical.map((prefix): SourceAtom => ({ kind: "prefix", prefix, viaVpn: false })),
+        ...m.overlay.map((prefix): SourceAtom => ({ kind: "prefix", prefix, viaVpn: true })),
+      ],
+      // a machine is enforced at the machine itself, whichever address is used
+      dests: [{ kind: "machine", name: m.name }],
+    };
   }
 
   private targetNameCandidates(): string[] {
     return ["any", "vpn", ...this.machines.keys(), ...this.groups.keys()];
   }
 
-  /** Resolves a name used as a source (groups expand to their members). */
-  private sourceAtoms(t: A.Target, chain: string[] = []): SourceAtom[] {
-    switch (t.kind) {
-      case "address": {
-        const p = this.prefix(t);
-        return p ? this.literalSourceAtoms(p) : [];
-      }
-      case "list":
-        return t.items.flatMap((item) => this.sourceAtoms(item, chain));
-      case "name": {
-        if (t.name === "any") return [{ kind: "any" }];
-        if (t.name === "vpn" || t.name === this.vpnDecl?.name.text) return this.vpnAtoms(t.span);
-        const m = this.machines.get(t.name);
-        if (m) return this.machineSourceAtoms(m);
-        const g = this.groups.get(t.name);
-        if (g) return this.groupAtoms(t.name, g, chain);
-        if (this.services.has(t.name)) {
-          this.report("wrong-kind-of-name", { name: t.name, is: "service", expected: "machine, group or address" }, t.span);
-          return [];
-        }
-        this.unknownName(t.name, t.span, "name", this.targetNameCandidates());
-        return [];
-      }
-    }
-  }
-
-  private groupAtoms(name: string, g: GroupDef, chain: string[]): SourceAtom[] {
-    const cached = this.groupCache.get(name);
-    if (cached === "cycle" || chain.includes(name)) {
-      const cycle = [...chain.slice(chain.indexOf(name)), name].map((n) => `\`${n}\``).join(" → ");
-      if (cached !== "cycle") this.report("group-cycle", { chain: cycle }, g.stmt.name.span);
-      this.groupCache.set(name, "cycle");
-      return [];
-    }
-    if (cached) return cached;
-    const atoms = g.stmt.members.flatMap((member) => this.sourceAtoms(member, [...chain, name]));
-    if (this.groupCache.get(name) !== "cycle") this.groupCache.set(name, atoms);
-    return atoms;
-  }
-
   /**
-   * Destinations keep machines as machines (their enforcement point is the
-   * machine itself); literal addresses stay addresses.
+   * What a target means as a source and as a destination, resolved once
+   * (so a mistake in it is reported once).
    */
-  private destAtoms(t: A.Target, chain: string[] = []): DestAtom[] {
+  private resolveTarget(t: A.Target, chain: readonly string[] = []): Resolved {
     switch (t.kind) {
       case "address": {
         const p = this.prefix(t);
-        if (!p) return [];
+        if (!p) return EMPTY;
         const viaVpn = (this.vpn?.networks ?? []).some((n) => prefixContains(n, p));
-        return [{ kind: "prefix", prefix: p, viaVpn }];
+        return { sources: this.literalSourceAtoms(p), dests: [{ kind: "prefix", prefix: p, viaVpn }] };
       }
       case "list":
-        return t.items.flatMap((item) => this.destAtoms(item, chain));
+        return union(t.items.map((item) => this.resolveTarget(item, chain)));
       case "name": {
-        if (t.name === "any") return [{ kind: "any" }];
-        if (t.name === "vpn" || t.name === this.vpnDecl?.name.text) {
-          // every member of the VPN, as machines
-          if (!this.vpnDecl) {
-            this.report("no-vpn", {}, t.span);
-            return [];
-          }
-          return [...this.machines.values()]
-            .filter((m) => m.vpnRole)
-            .map((m): DestAtom => ({ kind: "machine", name: m.name }));
-        }
-        if (this.machines.has(t.name)) return [{ kind: "machine", name: t.name }];
-        const g = this.groups.get(t.name);
-        if (g) {
-          if (chain.includes(t.name) || this.groupCache.get(t.name) === "cycle") {
-            this.groupAtoms(t.name, g, chain);
-            return [];
-          }
-          return g.stmt.members.flatMap((member) => this.destAtoms(member, [...chain, t.name]));
-        }
+        if (t.name === "any") return { sources: [{ kind: "any" }], dests: [{ kind: "any" }] };
+        if (t.name === "vpn" || t.name === this.vpnDecl?.name.text) return this.vpnMembers(t.span);
+        const m = this.machines.get(t.name);
+        if (m) return this.machineTarget(m);
+        if (this.groups.has(t.name)) return this.groupValue(t.name, chain);
         if (this.services.has(t.name)) {
           this.report("wrong-kind-of-name", { name: t.name, is: "service", expected: "machine, group or address" }, t.span);
-          return [];
+          return EMPTY;
         }
         this.unknownName(t.name, t.span, "name", this.targetNameCandidates());
-        return [];
+        return EMPTY;
       }
     }
+  }
+
+  /** A group's members, expanded once; cycles and unbounded chains are errors at the group. */
+  private groupValue(name: string, chain: readonly string[]): Resolved {
+    const cached = this.groupCache.get(name);
+    if (cached === "failed") return EMPTY;
+    if (cached) return cached;
+    const g = this.groups.get(name)!;
+    if (chain.includes(name)) {
+      const cycle = [...chain.slice(chain.indexOf(name)), name].map((n) => `\`${n}\``).join(" → ");
+      this.report("group-cycle", { kind: "group", chain: cycle }, g.stmt.name.span);
+      this.groupCache.set(name, "failed");
+      return EMPTY;
+    }
+    if (chain.length >= MAX_DEFINITION_DEPTH) {
+      this.report("definition-too-deep", { kind: "group", limit: MAX_DEFINITION_DEPTH }, g.stmt.name.span);
+      this.groupCache.set(name, "failed");
+      return EMPTY;
+    }
+    const value = union(g.stmt.members.map((member) => this.resolveTarget(member, [...chain, name])));
+    if (!this.groupCache.has(name)) this.groupCache.set(name, value);
+    return this.groupCache.get(name) === "failed" ? EMPTY : value;
   }
 
   // ------------------------------------------------------------- services
@@ -630,17 +656,22 @@ class Checker {
     return n;
   }
 
+  /** A named service's forms, expanded once; cycles and unbounded chains are errors at the service. */
   private namedService(name: string, def: ServiceDef, chain: string[]): ServiceForms | undefined {
     const cached = this.serviceCache.get(name);
-    if (chain.includes(name) || cached === "cycle") {
-      if (cached !== "cycle") {
-        const cycle = [...chain.slice(chain.indexOf(name)), name].map((n) => `\`${n}\``).join(" → ");
-        this.report("group-cycle", { chain: cycle }, def.stmt.name.span);
-      }
-      this.serviceCache.set(name, "cycle");
+    if (cached === "failed") return undefined;
+    if (cached) return cached;
+    if (chain.includes(name)) {
+      const cycle = [...chain.slice(chain.indexOf(name)), name].map((n) => `\`${n}\``).join(" → ");
+      this.report("group-cycle", { kind: "service", chain: cycle }, def.stmt.name.span);
+      this.serviceCache.set(name, "failed");
       return undefined;
     }
-    if (cached) return cached;
+    if (chain.length >= MAX_DEFINITION_DEPTH) {
+      this.report("definition-too-deep", { kind: "service", limit: MAX_DEFINITION_DEPTH }, def.stmt.name.span);
+      this.serviceCache.set(name, "failed");
+      return undefined;
+    }
     const forms: ServiceForms = { 4: [], 6: [] };
     let ok = true;
     for (const item of def.stmt.items) {
@@ -648,9 +679,10 @@ class Checker {
       if (!f) ok = false;
       else for (const fam of FAMILIES) forms[fam].push(...f[fam]);
     }
-    if (!ok) return undefined;
-    this.serviceCache.set(name, forms);
-    return forms;
+    if (this.serviceCache.has(name)) return undefined;
+    const merged = { 4: mergeL4(forms[4]), 6: mergeL4(forms[6]) };
+    this.serviceCache.set(name, ok ? merged : "failed");
+    return ok ? merged : undefined;
   }
 
   private servicesOf(items: readonly A.ServiceItem[] | undefined): Services | undefined {
@@ -669,7 +701,7 @@ class Checker {
   // ---------------------------------------------------------------- rules
 
   private destination(d: A.Destination): { dests: DestAtom[]; services: Services | undefined } {
-    return { dests: this.destAtoms(d.target), services: this.servicesOf(d.services) };
+    return { dests: [...this.resolveTarget(d.target).dests], services: this.servicesOf(d.services) };
   }
 
   private sourceFamilies(atoms: readonly SourceAtom[]): Set<Family> {
@@ -714,7 +746,7 @@ class Checker {
 
   private checkComment(word: A.Word): string | undefined {
     let reason: string | undefined;
-    if (word.text.length > MAX_COMMENT) reason = `longer than ${MAX_COMMENT} characters`;
+    if (Buffer.byteLength(word.text, "utf8") > MAX_COMMENT_BYTES) reason = `longer than ${MAX_COMMENT_BYTES} bytes`;
     else if (/["\\]/.test(word.text)) reason = "quotes and backslashes cannot be carried into nft comments";
     else if (/[\u0000-\u001f\u007f]/.test(word.text)) reason = "control characters are not allowed";
     if (reason) {
@@ -726,7 +758,7 @@ class Checker {
 
   private rule(s: Extract<A.Statement, { kind: "rule" }>, seq: number): CheckedRule | undefined {
     const before = this.diagnostics.length;
-    const sources = this.sourceAtoms(s.source);
+    const sources = [...this.resolveTarget(s.source).sources];
     const { dests, services } = this.destination(s.destination);
     const comment = s.comment ? this.checkComment(s.comment) : undefined;
     if (this.diagnostics.slice(before).some((d) => d.severity === "error")) return undefined;
@@ -737,7 +769,7 @@ class Checker {
 
   private expect(s: Extract<A.Statement, { kind: "expect" }>): CheckedExpect | undefined {
     const before = this.diagnostics.length;
-    const sources = this.sourceAtoms(s.source);
+    const sources = [...this.resolveTarget(s.source).sources];
     const { dests, services } = this.destination(s.destination);
     if (this.diagnostics.slice(before).some((d) => d.severity === "error")) return undefined;
     if (services === undefined || !this.checkFamilies(sources, dests, s.span)) return undefined;

@@ -16,11 +16,15 @@ function editDistance(a: string, b: string): number {
   return d[a.length]![b.length]!;
 }
 
+// names longer than this get no suggestion: the comparison is quadratic
+const MAX_SUGGESTED_LENGTH = 64;
+
 export function closestName(name: string, candidates: Iterable<string>): string | undefined {
+  if (name.length > MAX_SUGGESTED_LENGTH) return undefined;
   const limit = Math.max(1, Math.floor(name.length / 3));
   let best: { name: string; distance: number } | undefined;
   for (const candidate of candidates) {
-    if (candidate === name) continue;
+    if (candidate === name || Math.abs(candidate.length - name.length) > limit) continue;
     const distance = editDistance(name, candidate);
     if (distance <= limit && (!best || distance < best.distance)) best = { name: candidate, distance };
   }

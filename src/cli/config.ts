@@ -17,7 +17,13 @@ export function loadConfig(dir: string): Config | { diagnostics: Diagnostic[]; s
   const file = path.join(dir, "wgpc.toml");
   if (!fs.existsSync(file)) return {};
   const sources = new Sources();
-  const text = fs.readFileSync(file, "utf8");
+  let text: string;
+  try {
+    if (!fs.statSync(file).isFile()) throw new Error("it is not a regular file");
+    text = fs.readFileSync(file, "utf8");
+  } catch (e) {
+    return { diagnostics: [diagnostic("cannot-read-file", { path: file, reason: (e as Error).message })], sources };
+  }
   const id = sources.add(file, text);
   const fail = (detail: string, offset = 0, length = 1) => ({
     diagnostics: [diagnostic("invalid-config", { detail }, { file: id, start: offset, end: offset + length })],
@@ -27,10 +33,18 @@ export function loadConfig(dir: string): Config | { diagnostics: Diagnostic[]; s
   try {
     data = TOML.parse(text) as Record<string, unknown>;
   } catch (e) {
-    const err = e as { pos?: number; message: string };
-    return fail(err.message.split("\n")[0]!.replace(/ at row \d+, col \d+, pos \d+:?$/, "").toLowerCase(), Math.min(err.pos ?? 0, text.length));
+    const err = e as { line?: number; col?: number; message: string };
+    // the parser's line and column are 0-based; turn them into an offset
+    const lineStart = text.split("\n").slice(0, err.line ?? 0).reduce((n, l) => n + l.length + 1, 0);
+    const offset = Math.min(lineStart + (err.col ?? 0), Math.max(0, text.length - 1));
+    return fail(err.message.split("\n")[0]!.replace(/ at row \d+, col \d+, pos \d+:?$/, "").toLowerCase(), offset);
   }
-  const keyOffset = (key: string) => Math.max(0, text.search(new RegExp(`^\\s*${key}\\s*=`, "m")));
+  /** Where a top-level key is written: bare, quoted, or as a [table]. */
+  const keyOffset = (key: string) => {
+    const escaped = key.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    const at = text.search(new RegExp(`^[ \\t]*(?:${escaped}|"${escaped}"|'${escaped}'|\\[[ \\t]*${escaped}[ \\t]*\\])`, "m"));
+    return at < 0 ? 0 : at + (text.slice(at).match(/^[ \t]*/)?.[0].length ?? 0);
+  };
   for (const key of Object.keys(data)) {
     if (!KNOWN_KEYS.includes(key)) return fail(`unknown key \`${key}\` (known: ${KNOWN_KEYS.join(", ")})`, keyOffset(key), key.length);
   }

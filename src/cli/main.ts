@@ -107,16 +107,14 @@ function runCompile(args: string[], io: Io, write: boolean): number {
     report(io, config.sources, config.diagnostics, format);
     return EXIT.usage;
   }
-  const targetNames = values.target ? values.target.split(",").map((t) => t.trim()).filter((t) => t !== "") : config.targets ?? backendNames();
-  const { targets, unknown } = selectTargets(targetNames);
-  if (unknown.length > 0 || targets.length === 0) {
-    const sources = new Sources();
-    const ds = (unknown.length > 0 ? unknown : ["(none)"]).map((name) =>
-      diagnostic("unknown-target", { name, known: backendNames().join(", ") }),
-    );
-    report(io, sources, ds, format);
+  const targetNames = values.target !== undefined ? values.target.split(",").map((t) => t.trim()).filter((t) => t !== "") : config.targets ?? backendNames();
+  const { targets, unknown } = selectTargets([...new Set(targetNames)]);
+  if (unknown.length > 0) {
+    report(io, new Sources(), unknown.map((name) => diagnostic("unknown-target", { name, known: backendNames().join(", ") })), format);
     return EXIT.usage;
   }
+  if (targets.length === 0) return usageError(io, `no target selected (known: ${backendNames().join(", ")})`, format);
+  if (values.output === "") return usageError(io, "the output directory (-o) is empty", format);
 
   const result = compile(positionals, diskReader, STDLIB_DIR, { targets: write ? targets : [...backends], hosts: values.host });
   report(io, result.sources, result.diagnostics, format);
@@ -125,7 +123,7 @@ function runCompile(args: string[], io: Io, write: boolean): number {
     return io2 ? EXIT.usage : EXIT.policy;
   }
   const expectations = result.policy?.expects.length ?? 0;
-  const held = expectations > 0 ? `, ${expectations} expectation${expectations === 1 ? "" : "s"} hold` : "";
+  const held = expectations === 0 ? "" : expectations === 1 ? ", 1 expectation holds" : `, ${expectations} expectations hold`;
   if (!write) {
     io.out(`ok: ${result.bundles.length} machine${result.bundles.length === 1 ? "" : "s"} checked${held}\n`);
     return EXIT.ok;
@@ -174,7 +172,16 @@ export function main(argv: string[], io: Io): number {
         return usageError(io, `unknown command \`${command}\``, "text");
     }
   } catch (e) {
-    if ((e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) return usageError(io, (e as Error).message, "text");
+    const code = (e as { code?: string }).code;
+    if (code?.startsWith("ERR_PARSE_ARGS")) {
+      // node's own wording, reduced to the house style
+      const option = (e as Error).message.match(/'([^']+)'/)?.[1];
+      const detail =
+        code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && option ? `unknown option \`${option}\``
+        : code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && option ? `option \`${option.split(" ")[0]}\` needs a value`
+        : (e as Error).message.split(". ")[0]!.toLowerCase();
+      return usageError(io, detail, "text");
+    }
     const detail = e instanceof Error ? e.message : String(e);
     report(io, new Sources(), [diagnostic("internal-error", { detail }, undefined, { help: "please report this with the policy that caused it" })], "text");
     return EXIT.internal;

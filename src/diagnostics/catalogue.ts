@@ -62,6 +62,14 @@ export const catalogue = {
     "E0103", "error", (p) => `expected ${p.expected}, found ${p.found}`,
     "The parser found a token where the grammar allows none of that kind.",
   ),
+  "nesting-too-deep": entry<{ limit: number }>(
+    "E0107", "error", (p) => `lists are nested more than ${p.limit} levels deep`,
+    "Target and service lists may nest, but not without bound; flatten the list or use groups.",
+  ),
+  "file-too-large": entry<{ limit: string }>(
+    "E0108", "error", (p) => `the file is larger than ${p.limit}`,
+    "A policy file is read whole; files beyond the limit are refused (a device such as /dev/zero is refused as not a regular file).",
+  ),
   "empty-policy": entry(
     "E0104", "error", () => "the policy defines no machine",
     "A policy must define at least one host or VPN member; an empty file compiles to nothing and is refused.",
@@ -78,11 +86,19 @@ export const catalogue = {
   ),
   "duplicate-name": entry<{ name: string }>(
     "E0202", "error", (p) => `\`${p.name}\` is defined twice`,
-    "Hosts, groups, services, the VPN and its members share one namespace; each name is defined once (a host and a VPN member may share a name: they are one machine).",
+    "Hosts, groups, the VPN and its members share one namespace, services have their own; each name is defined once in its namespace (a host and a VPN member may share a name: they are one machine).",
   ),
-  "group-cycle": entry<{ chain: string }>(
-    "E0203", "error", (p) => `group refers to itself: ${p.chain}`,
-    "Groups expand recursively; a group that contains itself through other groups has no meaning.",
+  "group-cycle": entry<{ kind: string; chain: string }>(
+    "E0203", "error", (p) => `${p.kind} refers to itself: ${p.chain}`,
+    "Groups and services expand recursively; one that contains itself through others has no meaning.",
+  ),
+  "definition-too-deep": entry<{ kind: string; limit: number }>(
+    "E0206", "error", (p) => `${p.kind} definitions are nested more than ${p.limit} levels deep here`,
+    "A group or service may refer to others, but not through an unbounded chain.",
+  ),
+  "invalid-machine-name": entry<{ name: string; reason: string }>(
+    "E0207", "error", (p) => `\`${p.name}\` cannot name a machine: ${p.reason}`,
+    "A machine's name is its bundle directory: at most 63 characters (a host name label), and not `manifest.json`.",
   ),
   "wrong-kind-of-name": entry<{ name: string; is: string; expected: string }>(
     "E0204", "error", (p) => `\`${p.name}\` is a ${p.is}, expected a ${p.expected}`,
@@ -90,7 +106,7 @@ export const catalogue = {
   ),
   "reserved-name": entry<{ name: string }>(
     "E0205", "error", (p) => `\`${p.name}\` is built in and cannot be redefined`,
-    "`any` and `vpn` are built-in names.",
+    "`any` and `vpn` are built-in names of machines and networks; tcp, udp, sctp, icmp and icmpv6 are built-in service names.",
   ),
 
   // --- addresses ---
@@ -167,6 +183,18 @@ export const catalogue = {
     "E0505", "error", (p) => `invalid interface name \`${p.name}\`: ${p.reason}`,
     "Linux interface names are 1-15 characters without `/`, `:` or white space.",
   ),
+  "second-masquerade": entry(
+    "E0510", "error", () => "the VPN is already masqueraded",
+    "One `masquerade vpn` statement says how VPN traffic leaves the hub; a second one would silently replace it.",
+  ),
+  "masquerade-via-vpn": entry<{ iface: string }>(
+    "E0511", "error", (p) => `cannot masquerade out of \`${p.iface}\`: it is the VPN's own interface`,
+    "`masquerade vpn via IFACE` names the hub's outgoing, non-VPN interface.",
+  ),
+  "masquerade-without-hub-address": entry<{ hub: string }>(
+    "W0512", "warning", (p) => `the hub \`${p.hub}\` has no physical address, so masqueraded traffic cannot be recognised at its destinations`,
+    "With `masquerade vpn`, destinations see the hub's physical address as the source; declare it with `host HUB ADDRESS`.",
+  ),
   "masquerade-source": entry<{ name: string }>(
     "E0506", "error", (p) => `cannot masquerade \`${p.name}\`: only the VPN (\`vpn\`) can be masqueraded`,
     "`masquerade vpn` rewrites VPN traffic leaving the hub by a non-VPN interface; other sources are not supported.",
@@ -187,7 +215,7 @@ export const catalogue = {
   // --- rules ---
   "invalid-comment": entry<{ reason: string }>(
     "E0601", "error", (p) => `invalid rule comment: ${p.reason}`,
-    "Rule comments end up in iptables and nftables comments: at most 100 characters, no quotes, backslashes or control characters.",
+    "Rule comments end up in iptables and nftables comments after the rule's `file:line`: at most 72 bytes of UTF-8, no quotes, backslashes or control characters.",
   ),
   "rule-enforced-nowhere": entry(
     "W0602", "warning", () => "this rule is enforced on no machine of the policy",

@@ -1,8 +1,15 @@
 // `expect S -> D:svc allow|deny`, decided by the reference semantics along
 // every path a packet can take: straight to the destination, or through the
 // hub (forward, then masqueraded or over the VPN) to it.
-import { familyWidth, formatBits, prefixContains, type Family, type Prefix } from "../net/address.js";
+//
+// `allow` holds when the traffic gets through on at least one path; `deny`
+// (and `reject`) when no packet of it gets through on any path. The check is
+// exact, not sampled: every rule matches whole prefixes and port ranges, so
+// the verdict is constant between the policy's own boundaries, and one
+// packet per region (a boundary inside the expectation's range) decides.
+import { containsAddress, familyWidth, formatBits, lastAddress, prefixContains, type Family, type Prefix } from "../net/address.js";
 import type { CheckedExpect, CheckedPolicy, Machine, SourceAtom } from "../check/model.js";
+import type { L4, PortProto } from "../net/services.js";
 import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 import { evaluate, type Decision, type Packet, type PacketProto } from "./evaluate.js";
 import type { HostIr } from "./types.js";
@@ -13,29 +20,88 @@ interface Hop {
   readonly packet: Packet;
 }
 
-// documentation addresses stand for "anywhere" when `any` is the source
-const ANYWHERE: Record<Family, bigint> = { 4: 0xc6336401n, 6: 0x20010db8ffff00000000000000000001n };
+type L4Probe = Pick<Packet, "proto" | "dport" | "icmpType">;
 
-const representative = (p: Prefix): bigint =>
-  p.length >= familyWidth(p.family) - 1 ? p.bits : p.bits + 1n;
+/** Every prefix the policy names: the boundaries of the regions its rules can tell apart. */
+function policyPrefixes(policy: CheckedPolicy): Prefix[] {
+  const out: Prefix[] = [...(policy.vpn?.networks ?? [])];
+  for (const m of policy.machines.values()) out.push(...m.physical, ...m.overlay);
+  for (const r of policy.rules) {
+    for (const s of r.sources) if (s.kind === "prefix") out.push(s.prefix);
+    for (const d of r.dests) if (d.kind === "prefix") out.push(d.prefix);
+  }
+  return out;
+}
 
-function l4Probes(e: CheckedExpect, family: Family): Pick<Packet, "proto" | "dport" | "icmpType">[] {
-  if (e.services === null) return [{ proto: "other" }];
-  return e.services[family].map((l4) =>
+/** One source address per region of `within` (all of the family when undefined). */
+function sourceAddresses(boundaries: readonly Prefix[], family: Family, within?: Prefix): bigint[] {
+  const inside = (bits: bigint) => (within ? containsAddress(within, family, bits) : true);
+  const max = (1n << BigInt(familyWidth(family))) - 1n;
+  const out = new Set<bigint>([within ? within.bits : 1n]);
+  for (const p of boundaries) {
+    if (p.family !== family) continue;
+    const after = lastAddress(p) + 1n;
+    if (inside(p.bits)) out.add(p.bits);
+    if (after <= max && inside(after)) out.add(after);
+  }
+  return [...out];
+}
+
+/** One port per region of each range, bounded by the policy's own port ranges. */
+function portProbes(policy: CheckedPolicy, proto: PortProto, ranges: L4 & { kind: "ports" }): number[] {
+  const cuts = new Set<number>();
+  for (const r of policy.rules) {
+    if (r.services === null) continue;
+    for (const l4 of [...r.services[4], ...r.services[6]]) {
+      if (l4.kind !== "ports" || l4.proto !== proto || !l4.ports) continue;
+      for (const range of l4.ports) cuts.add(range.low).add(range.high + 1);
+    }
+  }
+  const wanted = ranges.ports ?? [{ low: 1, high: 65535 }];
+  const out = new Set<number>();
+  for (const w of wanted) {
+    out.add(w.low);
+    for (const c of cuts) if (c >= w.low && c <= w.high) out.add(c);
+  }
+  return [...out];
+}
+
+function icmpProbes(policy: CheckedPolicy, l4: L4 & { kind: "icmp" }): number[] {
+  if (l4.types) return [...l4.types];
+  const used = new Set<number>([0]);
+  for (const r of policy.rules) {
+    if (r.services === null) continue;
+    for (const x of [...r.services[4], ...r.services[6]]) if (x.kind === "icmp" && x.proto === l4.proto && x.types) x.types.forEach((t) => used.add(t));
+  }
+  return [...used];
+}
+
+function l4Probes(policy: CheckedPolicy, e: CheckedExpect, family: Family): L4Probe[] {
+  const forms: L4[] =
+    e.services === null
+      ? [
+          { kind: "ports", proto: "tcp", ports: null },
+          { kind: "ports", proto: "udp", ports: null },
+          { kind: "ports", proto: "sctp", ports: null },
+          { kind: "icmp", proto: family === 4 ? "icmp" : "icmpv6", types: null },
+        ]
+      : [...e.services[family]];
+  const probes: L4Probe[] = forms.flatMap((l4): L4Probe[] =>
     l4.kind === "ports"
-      ? { proto: l4.proto as PacketProto, dport: l4.ports?.[0]?.low ?? 1 }
-      : { proto: l4.proto as PacketProto, icmpType: l4.types?.[0] ?? 8 },
+      ? portProbes(policy, l4.proto, l4).map((dport) => ({ proto: l4.proto as PacketProto, dport }))
+      : icmpProbes(policy, l4).map((icmpType) => ({ proto: l4.proto as PacketProto, icmpType })),
   );
+  return e.services === null ? [...probes, { proto: "other" }] : probes;
 }
 
 const physicalIface = (m: Machine) => m.ifaces[0] ?? "eth0";
 
-function paths(policy: CheckedPolicy, src: SourceAtom, dest: Machine, daddr: Prefix, viaOverlay: boolean, base: Omit<Packet, "saddr" | "daddr" | "iif" | "oif">): Hop[][] {
+type Base = Omit<Packet, "saddr" | "daddr" | "iif" | "oif">;
+
+function paths(policy: CheckedPolicy, fromVpn: boolean, saddr: bigint, dest: Machine, daddr: Prefix, viaOverlay: boolean, base: Base): Hop[][] {
   const family = daddr.family;
   const vpn = policy.vpn;
   const hub = vpn ? policy.machines.get(vpn.hub) : undefined;
-  const saddr = src.kind === "any" ? ANYWHERE[family] : representative(src.prefix);
-  const fromVpn = src.kind === "prefix" && src.viaVpn;
   const to = daddr.bits;
   if (fromVpn) {
     if (!vpn || !hub) return [];
@@ -62,9 +128,7 @@ function describe(host: string, hook: string, d: Decision): string {
 function destinations(policy: CheckedPolicy, e: CheckedExpect): { machine: Machine; address: Prefix; overlay: boolean }[] {
   const out: { machine: Machine; address: Prefix; overlay: boolean }[] = [];
   for (const m of policy.machines.values()) {
-    const named = e.dests.some(
-      (d) => d.kind === "any" || (d.kind === "machine" && d.name === m.name),
-    );
+    const named = e.dests.some((d) => d.kind === "any" || (d.kind === "machine" && d.name === m.name));
     for (const [address, overlay] of [...m.physical.map((p) => [p, false] as const), ...m.overlay.map((p) => [p, true] as const)]) {
       const byPrefix = e.dests.some((d) => d.kind === "prefix" && prefixContains(d.prefix, address));
       if (named || byPrefix) out.push({ machine: m, address, overlay });
@@ -73,34 +137,51 @@ function destinations(policy: CheckedPolicy, e: CheckedExpect): { machine: Machi
   return out;
 }
 
-function evaluateOne(policy: CheckedPolicy, byName: Map<string, HostIr>, e: CheckedExpect): Diagnostic | undefined {
+/** The sources of an expectation as (VPN identity?, address) pairs; `any` includes the VPN's members. */
+function sources(policy: CheckedPolicy, boundaries: readonly Prefix[], atoms: readonly SourceAtom[], family: Family): { fromVpn: boolean; saddr: bigint }[] {
+  const out: { fromVpn: boolean; saddr: bigint }[] = [];
+  for (const a of atoms) {
+    if (a.kind === "any") {
+      for (const saddr of sourceAddresses(boundaries, family)) out.push({ fromVpn: false, saddr });
+      for (const n of policy.vpn?.networks ?? []) {
+        if (n.family === family) for (const saddr of sourceAddresses(boundaries, family, n)) out.push({ fromVpn: true, saddr });
+      }
+    } else if (a.prefix.family === family) {
+      for (const saddr of sourceAddresses(boundaries, family, a.prefix)) out.push({ fromVpn: a.viaVpn, saddr });
+    }
+  }
+  return out;
+}
+
+function evaluateOne(policy: CheckedPolicy, byName: Map<string, HostIr>, boundaries: readonly Prefix[], e: CheckedExpect): Diagnostic | undefined {
   let accepted: string | undefined;
   let refused: string | undefined;
+  const wantAllow = e.verdict === "allow";
   for (const dest of destinations(policy, e)) {
     const family = dest.address.family;
-    for (const src of e.sources) {
-      if (src.kind === "prefix" && src.prefix.family !== family) continue;
-      for (const l4 of l4Probes(e, family)) {
-        for (const path of paths(policy, src, dest.machine, dest.address, dest.overlay, { family, ct: "new", ...l4 })) {
+    for (const src of sources(policy, boundaries, e.sources, family)) {
+      for (const l4 of l4Probes(policy, e, family)) {
+        for (const path of paths(policy, src.fromVpn, src.saddr, dest.machine, dest.address, dest.overlay, { family, ct: "new", ...l4 })) {
           const decisions = path.map((hop) => ({ hop, decision: evaluate(byName.get(hop.host)!, hop.hook, hop.packet) }));
           const blocked = decisions.find((d) => d.decision.verdict !== "accept");
-          const where = `${formatBits(family, dest.address.bits)}`;
-          if (!blocked) accepted ??= `${where}: ${decisions.map((d) => describe(d.hop.host, d.hop.hook, d.decision)).join(", then ")}`;
-          else refused ??= `${where}: ${describe(blocked.hop.host, blocked.hop.hook, blocked.decision)}`;
+          const what = `${formatBits(family, src.saddr)} → ${formatBits(family, dest.address.bits)}${l4.dport !== undefined ? ` port ${l4.dport}` : ""}`;
+          if (!blocked) {
+            accepted ??= `${what}: ${decisions.map((d) => describe(d.hop.host, d.hop.hook, d.decision)).join(", then ")}`;
+            if (wantAllow) return undefined;
+          } else refused ??= `${what}: ${describe(blocked.hop.host, blocked.hop.hook, blocked.decision)}`;
         }
       }
     }
   }
-  if (e.verdict === "allow" && !accepted) {
+  if (wantAllow) {
     return diagnostic("expectation-failed", { expected: "allow", actual: "deny", where: refused ?? "no path reaches the destination" }, e.span);
   }
-  if (e.verdict !== "allow" && accepted) {
-    return diagnostic("expectation-failed", { expected: e.verdict, actual: "allow", where: accepted }, e.span);
-  }
+  if (accepted) return diagnostic("expectation-failed", { expected: e.verdict, actual: "allow", where: accepted }, e.span);
   return undefined;
 }
 
 export function evaluateExpectations(policy: CheckedPolicy, hosts: readonly HostIr[]): Diagnostic[] {
   const byName = new Map(hosts.map((h) => [h.name, h]));
-  return policy.expects.map((e) => evaluateOne(policy, byName, e)).filter((d): d is Diagnostic => d !== undefined);
+  const boundaries = policyPrefixes(policy);
+  return policy.expects.map((e) => evaluateOne(policy, byName, boundaries, e)).filter((d): d is Diagnostic => d !== undefined);
 }

@@ -2,14 +2,14 @@
 // them. File access comes in as a function so that tests and the formatter
 // can load from memory.
 import * as path from "node:path";
-import type { PolicyFile } from "./ast.js";
+import type { PolicyFile, Span } from "./ast.js";
 import { Sources } from "./source.js";
 import { parsePolicy } from "./parse.js";
 import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 
 export interface FileReader {
-  /** the file's text, or an error message */
-  read(filePath: string): { text: string } | { error: string };
+  /** the file's text (and the offset of its first byte that was not UTF-8), or an error message */
+  read(filePath: string): { text: string; invalidAt?: number } | { error: string };
   exists(filePath: string): boolean;
   /** a canonical path, so one file imported twice is read once */
   canonical(filePath: string): string;
@@ -33,16 +33,23 @@ export function loadPolicy(paths: readonly string[], reader: FileReader, stdlibD
   const diagnostics: Diagnostic[] = [];
   const loaded = new Set<string>();
 
-  const load = (filePath: string): void => {
+  const load = (filePath: string, importedAt?: Span): void => {
     const canonical = reader.canonical(filePath);
     if (loaded.has(canonical)) return;
     loaded.add(canonical);
     const read = reader.read(filePath);
     if ("error" in read) {
-      diagnostics.push(diagnostic("cannot-read-file", { path: filePath, reason: read.error }));
+      diagnostics.push(diagnostic("cannot-read-file", { path: filePath, reason: read.error }, importedAt));
       return;
     }
     const file = sources.add(filePath, read.text);
+    // a file with a NUL or bytes that are not UTF-8 is not a policy: one diagnostic, at the first such byte
+    const nul = read.text.indexOf("\u0000");
+    const binaryAt = Math.min(read.invalidAt ?? Infinity, nul < 0 ? Infinity : nul);
+    if (binaryAt !== Infinity) {
+      diagnostics.push(diagnostic("not-text", {}, { file, start: binaryAt, end: binaryAt + 1 }));
+      return;
+    }
     const parsed = parsePolicy(file, read.text);
     diagnostics.push(...parsed.diagnostics);
     if (!parsed.ast) return;
@@ -57,7 +64,7 @@ export function loadPolicy(paths: readonly string[], reader: FileReader, stdlibD
         );
         continue;
       }
-      load(found);
+      load(found, s.path.span);
     }
     files.push(parsed.ast);
   };

@@ -32,6 +32,18 @@ function describeChar(ch: string): string {
 }
 
 const MAX_LEX_ERRORS = 5;
+// The parser recurses per level; far below where the stack would run out.
+const MAX_NESTING = 32;
+
+function firstTooDeep(tokens: readonly IToken[]): IToken | undefined {
+  let depth = 0;
+  for (const t of tokens) {
+    if (t.image === "{" || t.image === "[") depth++;
+    else if (t.image === "}" || t.image === "]") depth--;
+    if (depth > MAX_NESTING) return t;
+  }
+  return undefined;
+}
 
 function lexDiagnostics(file: number, text: string, errors: readonly ILexingError[]): Diagnostic[] {
   return mergeLexErrors(errors)
@@ -71,14 +83,18 @@ function parseDiagnostic(file: number, text: string, tokens: IToken[], error: IR
 }
 
 export function parsePolicy(file: number, text: string): ParseResult {
-  // A NUL or an undecodable byte means this is not a policy at all: one
-  // diagnostic for the file, not one per byte.
-  const binaryAt = text.search(/[\u0000\uFFFD]/);
+  // A NUL means this is not a policy at all: one diagnostic for the file,
+  // not one per byte (bytes that are not UTF-8 are found by the reader).
+  const binaryAt = text.indexOf("\u0000");
   if (binaryAt >= 0) {
     return { diagnostics: [diagnostic("not-text", {}, { file, start: binaryAt, end: binaryAt + 1 })] };
   }
   const lexed = wgpLexer.tokenize(text);
   if (lexed.errors.length > 0) return { diagnostics: lexDiagnostics(file, text, lexed.errors) };
+  const tooDeep = firstTooDeep(lexed.tokens);
+  if (tooDeep) {
+    return { diagnostics: [diagnostic("nesting-too-deep", { limit: MAX_NESTING }, tokenSpan(file, tooDeep))] };
+  }
   const { cst, errors } = parseTokens(lexed.tokens);
   if (errors.length > 0) return { diagnostics: [parseDiagnostic(file, text, lexed.tokens, errors[0]!)] };
   const comments = (lexed.groups.comments ?? []).map((t) => ({ text: t.image, span: tokenSpan(file, t) }));

@@ -25,7 +25,10 @@ export class Sources {
     return this.files;
   }
 
-  /** 1-based line and column of a character offset */
+  /**
+   * 1-based line and column of a character offset. Columns count characters
+   * (code points), as editors do; a line ends at LF, CRLF or a lone CR.
+   */
   position(file: number, offset: number): { line: number; column: number } {
     const starts = this.starts(file);
     let low = 0;
@@ -35,7 +38,8 @@ export class Sources {
       if (starts[mid]! <= offset) low = mid;
       else high = mid - 1;
     }
-    return { line: low + 1, column: offset - starts[low]! + 1 };
+    const before = this.get(file).text.slice(starts[low]!, offset);
+    return { line: low + 1, column: [...before].length + 1 };
   }
 
   lineText(file: number, line: number): string {
@@ -43,7 +47,7 @@ export class Sources {
     const text = this.get(file).text;
     const begin = starts[line - 1] ?? text.length;
     const end = starts[line] ?? text.length;
-    return text.slice(begin, end).replace(/\r?\n$/, "");
+    return text.slice(begin, end).replace(/\r?\n$|\r$/, "");
   }
 
   private starts(file: number): number[] {
@@ -51,7 +55,9 @@ export class Sources {
     if (!starts) {
       starts = [0];
       const text = this.get(file).text;
-      for (let i = 0; i < text.length; i++) if (text[i] === "\n") starts.push(i + 1);
+      for (let i = 0; i < text.length; i++) {
+        if (text[i] === "\n" || (text[i] === "\r" && text[i + 1] !== "\n")) starts.push(i + 1);
+      }
       this.lineStarts.set(file, starts);
     }
     return starts;

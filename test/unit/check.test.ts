@@ -87,7 +87,7 @@ describe("addresses and families", () => {
 
   it("K10: refuses comments nft cannot carry and comments that are too long", () => {
     expect(codes('host h 192.0.2.1\nallow any -> h:22/tcp comment "a \\"b\\""\n')).toEqual(["E0601"]);
-    expect(codes(`host h 192.0.2.1\nallow any -> h:22/tcp comment "${"x".repeat(101)}"\n`)).toEqual(["E0601"]);
+    expect(codes(`host h 192.0.2.1\nallow any -> h:22/tcp comment "${"é".repeat(37)}"\n`)).toEqual(["E0601"]);
   });
 });
 
