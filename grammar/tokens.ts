@@ -75,7 +75,7 @@ export const keywords = {
 // stays two names: an IPv6 literal needs at least two colons. The checker
 // validates the literal fully; the lexer only delimits it.
 const ipv6Shape =
-  /(?:[0-9A-Fa-f]{0,4}:){2,8}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{1,4})?(?:\/\d{1,3})?/y;
+  /(?:[0-9A-Fa-f]{0,4}:){2,8}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{1,4})?(?:\/\d+)?/y;
 const matchIpv6: CustomPatternMatcherFunc = (text, offset) => {
   ipv6Shape.lastIndex = offset;
   const found = ipv6Shape.exec(text);
