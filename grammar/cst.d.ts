@@ -26,6 +26,7 @@ export type StatementCstChildren = {
   defaultStmt?: DefaultStmtCstNode[];
   shapeStmt?: ShapeStmtCstNode[];
   delayStmt?: DelayStmtCstNode[];
+  linkStmt?: LinkStmtCstNode[];
   dropEarlyStmt?: DropEarlyStmtCstNode[];
   expectStmt?: ExpectStmtCstNode[];
 };
@@ -316,6 +317,28 @@ export type DefaultStmtCstChildren = {
   Comma?: IToken[];
 };
 
+export interface DirectionCstNode extends CstNode {
+  name: "direction";
+  children: DirectionCstChildren;
+}
+
+export type DirectionCstChildren = {
+  Kw_to?: IToken[];
+  Kw_from?: IToken[];
+  Kw_both?: IToken[];
+};
+
+export interface LinkStmtCstNode extends CstNode {
+  name: "linkStmt";
+  children: LinkStmtCstChildren;
+}
+
+export type LinkStmtCstChildren = {
+  Kw_link: IToken[];
+  iface: IToken[];
+  rate: IToken[];
+};
+
 export interface ShapeStmtCstNode extends CstNode {
   name: "shapeStmt";
   children: ShapeStmtCstChildren;
@@ -323,6 +346,8 @@ export interface ShapeStmtCstNode extends CstNode {
 
 export type ShapeStmtCstChildren = {
   Kw_shape: IToken[];
+  Kw_each?: IToken[];
+  direction?: DirectionCstNode[];
   targetList: TargetListCstNode[];
   rate: IToken[];
   Kw_ceil?: IToken[];
@@ -340,6 +365,7 @@ export interface DelayStmtCstNode extends CstNode {
 
 export type DelayStmtCstChildren = {
   Kw_delay: IToken[];
+  direction?: DirectionCstNode[];
   targetList: TargetListCstNode[];
   delay: IToken[];
   Kw_jitter?: IToken[];
@@ -401,6 +427,8 @@ export interface ICstNodeVisitor<IN, OUT> extends ICstVisitor<IN, OUT> {
   ruleStmt(children: RuleStmtCstChildren, param?: IN): OUT;
   masqueradeStmt(children: MasqueradeStmtCstChildren, param?: IN): OUT;
   defaultStmt(children: DefaultStmtCstChildren, param?: IN): OUT;
+  direction(children: DirectionCstChildren, param?: IN): OUT;
+  linkStmt(children: LinkStmtCstChildren, param?: IN): OUT;
   shapeStmt(children: ShapeStmtCstChildren, param?: IN): OUT;
   delayStmt(children: DelayStmtCstChildren, param?: IN): OUT;
   dropEarlyStmt(children: DropEarlyStmtCstChildren, param?: IN): OUT;

@@ -69,6 +69,7 @@ export class WgpParser extends CstParser {
       { ALT: () => this.SUBRULE(this.defaultStmt) },
       { ALT: () => this.SUBRULE(this.shapeStmt) },
       { ALT: () => this.SUBRULE(this.delayStmt) },
+      { ALT: () => this.SUBRULE(this.linkStmt) },
       { ALT: () => this.SUBRULE(this.dropEarlyStmt) },
       { ALT: () => this.SUBRULE(this.expectStmt) },
     ]);
@@ -310,8 +311,25 @@ export class WgpParser extends CstParser {
     });
   });
 
+  // to (the default): traffic towards the targets; from: traffic they send
+  private direction = this.RULE("direction", () => {
+    this.OR([
+      { ALT: () => this.CONSUME(kw.to) },
+      { ALT: () => this.CONSUME(kw.from) },
+      { ALT: () => this.CONSUME(kw.both) },
+    ]);
+  });
+
+  private linkStmt = this.RULE("linkStmt", () => {
+    this.CONSUME(kw.link);
+    this.CONSUME(Name, { LABEL: "iface" });
+    this.CONSUME(Quantity, { LABEL: "rate" });
+  });
+
   private shapeStmt = this.RULE("shapeStmt", () => {
     this.CONSUME(kw.shape);
+    this.OPTION(() => this.CONSUME(kw.each));
+    this.OPTION2(() => this.SUBRULE(this.direction));
     this.SUBRULE(this.targetList);
     this.CONSUME(Quantity, { LABEL: "rate" });
     this.MANY(() =>
@@ -340,6 +358,7 @@ export class WgpParser extends CstParser {
 
   private delayStmt = this.RULE("delayStmt", () => {
     this.CONSUME(kw.delay);
+    this.OPTION(() => this.SUBRULE(this.direction));
     this.SUBRULE(this.targetList);
     this.CONSUME(Quantity, { LABEL: "delay" });
     this.MANY(() =>

@@ -22,19 +22,21 @@ export const Identifier = createToken({
   categories: [Name],
 });
 
-const STATEMENT_WORDS = new Set(["import", "host", "group", "service", "allow", "deny", "reject", "masquerade", "default", "shape", "delay", "drop", "expect"]);
+const STATEMENT_WORDS = new Set(["import", "host", "group", "service", "allow", "deny", "reject", "masquerade", "default", "shape", "delay", "link", "drop", "expect"]);
+// words that may stand where a target could start, so they cannot be names
+const DIRECTION_WORDS = new Set(["each", "to", "from", "both"]);
 
 function keyword(word: string): TokenType {
   return createToken({
     name: `Kw_${word.replace(/-/g, "_")}`,
     pattern: new RegExp(word),
     longer_alt: Identifier,
-    categories: STATEMENT_WORDS.has(word) ? [] : [Name],
+    categories: STATEMENT_WORDS.has(word) || DIRECTION_WORDS.has(word) ? [] : [Name],
     label: `\`${word}\``,
   });
 }
 
-export const isReservedWord = (word: string): boolean => STATEMENT_WORDS.has(word);
+export const isReservedWord = (word: string): boolean => STATEMENT_WORDS.has(word) || DIRECTION_WORDS.has(word);
 
 export const keywords = {
   import: keyword("import"),
@@ -61,6 +63,9 @@ export const keywords = {
   burst: keyword("burst"),
   prio: keyword("prio"),
   delay: keyword("delay"),
+  link: keyword("link"),
+  each: keyword("each"),
+  both: keyword("both"),
   jitter: keyword("jitter"),
   loss: keyword("loss"),
   drop: keyword("drop"),
@@ -97,10 +102,11 @@ export const Ipv4 = createToken({
   pattern: /\d+\.\d+\.\d+\.\d+(?:\/\d+)?/,
   label: "IPv4 address",
 });
-// A number with a unit glued to it: `100mbit`, `500ms`, `1.5gbit`, `1%`.
+// A number with a unit glued to it: `100mbit`, `500ms`, `1.5gbit`, `1%`,
+// `10mbyte/s`.
 export const Quantity = createToken({
   name: "Quantity",
-  pattern: /\d+(?:\.\d+)?(?:[A-Za-z]+|%)/,
+  pattern: /\d+(?:\.\d+)?(?:[A-Za-z]+(?:\/s)?|%)/,
   label: "quantity with unit",
 });
 export const NumberLit = createToken({ name: "Number", pattern: /\d+/, label: "number" });

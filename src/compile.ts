@@ -5,6 +5,7 @@ import type { Sources } from "./syntax/source.js";
 import { checkPolicy } from "./check/check.js";
 import type { CheckedPolicy } from "./check/model.js";
 import { lowerHost } from "./ir/lower.js";
+import { lowerShaping } from "./ir/shaping.js";
 import type { HostIr } from "./ir/types.js";
 import { evaluateExpectations } from "./ir/expect.js";
 import type { Artifact, Backend } from "./backends/types.js";
@@ -27,6 +28,8 @@ export interface CompileResult {
 
 export interface CompileOptions {
   readonly targets: readonly Backend[];
+  /** leaf qdisc of shaping classes (wgpc.toml `leaf_qdisc`), fq_codel by default */
+  readonly leafQdisc?: string;
   /** only these machines (all when absent) */
   readonly hosts?: readonly string[];
 }
@@ -52,7 +55,12 @@ export function compile(paths: readonly string[], reader: FileReader, stdlibDir:
   }
   if (hasErrors(diagnostics)) return { sources, diagnostics };
   // every host is lowered (expectations look at the whole path); only the selected are emitted
-  const hosts = [...policy.machines.keys()].sort().map((name) => lowerHost(policy, name));
+  const hosts = [...policy.machines.keys()].sort().map((name) => {
+    const shaping = lowerShaping(policy, name, { leafQdisc: options.leafQdisc ?? "fq_codel" });
+    diagnostics.push(...shaping.diagnostics);
+    return lowerHost(policy, name, shaping.devices);
+  });
+  if (hasErrors(diagnostics)) return { sources, diagnostics, policy };
   diagnostics.push(...unenforcedRules(policy, hosts), ...evaluateExpectations(policy, hosts));
   if (hasErrors(diagnostics)) return { sources, diagnostics, policy, hosts };
   const selected = options.hosts ? hosts.filter((h) => options.hosts!.includes(h.name)) : hosts;

@@ -20,6 +20,8 @@ import type {
   CheckedExpect,
   CheckedPolicy,
   CheckedRule,
+  CheckedShaping,
+  ShapeTarget,
   DestAtom,
   Machine,
   Origin,
@@ -28,6 +30,9 @@ import type {
   VpnModel,
 } from "./model.js";
 import { closestName } from "./suggest.js";
+import { formatRate, parseDuration, parsePercent, parseRate, parseSize, type UnitResult } from "../net/units.js";
+
+const MIN_BURST = 1514;
 
 const BUILTINS = new Set(["any", "vpn"]);
 const BUILTIN_SERVICES = new Set(["tcp", "udp", "sctp", "icmp", "icmpv6"]);
@@ -128,6 +133,8 @@ class Checker {
     let masquerade: CheckedPolicy["masquerade"];
     let globalDefault: { verb: A.Verb; span: A.Span } | undefined;
     const perMachine = new Map<string, A.Verb>();
+    const shapings: CheckedShaping[] = [];
+    const links = new Map<string, { rate: number; span: A.Span }>();
     statements.forEach((s, seq) => {
       switch (s.kind) {
         case "rule": {
@@ -177,14 +184,19 @@ class Checker {
           }
           break;
         }
+        case "link":
+          this.link(s, links);
+          break;
         case "shape":
-        case "delay":
+        case "delay": {
+          const shaping = this.shaping(s, seq);
+          if (shaping) shapings.push(shaping);
+          break;
+        }
         case "drop-early": {
-          const targets = s.kind === "drop-early" ? s.sources : s.targets;
-          for (const t of targets) this.resolveTarget(t);
-          if (s.kind === "drop-early" && s.destination) this.destination(s.destination);
-          const keyword = s.kind === "drop-early" ? "drop … early" : s.kind;
-          this.report("not-lowered-yet", { statement: keyword }, this.firstWordSpan(s.span));
+          for (const t of s.sources) this.resolveTarget(t);
+          if (s.destination) this.destination(s.destination);
+          this.report("not-lowered-yet", { statement: "drop … early" }, this.firstWordSpan(s.span));
           break;
         }
         default:
@@ -210,6 +222,8 @@ class Checker {
         masquerade,
         defaults: { global: globalDefault?.verb ?? "deny", perMachine },
         expects,
+        shaping: shapings,
+        links: new Map([...links].map(([iface, l]) => [iface, l.rate])),
       },
       diagnostics: this.diagnostics,
     };
@@ -696,6 +710,92 @@ class Checker {
     }
     if (!ok) return undefined;
     return { 4: mergeL4(forms[4]), 6: mergeL4(forms[6]) };
+  }
+
+  // -------------------------------------------------------------- shaping
+
+  private quantity<T>(word: A.Word, parsed: UnitResult<T>): T | undefined {
+    if (parsed.ok) return parsed.value;
+    this.report("invalid-quantity", { reason: parsed.reason }, word.span, parsed.help ? { help: parsed.help } : {});
+    return undefined;
+  }
+
+  private link(s: Extract<A.Statement, { kind: "link" }>, links: Map<string, { rate: number; span: A.Span }>): void {
+    if (!this.checkIfaceName(s.iface)) return;
+    const rate = this.quantity(s.rate, parseRate(s.rate.text));
+    if (rate === undefined) return;
+    const known = links.get(s.iface.text);
+    if (known) {
+      this.report("duplicate-link", { iface: s.iface.text }, s.iface.span, { related: [{ message: "first declared here", span: known.span }] });
+    } else links.set(s.iface.text, { rate, span: s.iface.span });
+  }
+
+  /** The classes of a shape or delay: one per member with `each`, else one. The hub itself is skipped. */
+  private shapeTargets(targets: readonly A.Target[], each: boolean): ShapeTarget[] {
+    const hub = this.vpn?.hub;
+    const groups: ShapeTarget[] = [];
+    for (const t of targets) {
+      if (t.kind === "name" && (t.name === "vpn" || t.name === this.vpnDecl?.name.text)) {
+        // the VPN is its overlay: traffic through the VPN interface only; `each` is per peer
+        if (each) {
+          for (const m of this.machines.values()) {
+            if (m.vpnRole === "peer") groups.push({ name: m.name, prefixes: m.overlay });
+          }
+        } else groups.push({ name: t.name, prefixes: this.vpn?.networks ?? [] });
+        continue;
+      }
+      for (const d of this.resolveTarget(t).dests) {
+        if (d.kind === "machine" && d.name === hub) {
+          this.report("target-not-crossing", { name: hub }, t.span);
+          continue;
+        }
+        const name = d.kind === "any" ? "any" : d.kind === "machine" ? d.name : formatPrefix(d.prefix);
+        const prefixes: Prefix[] =
+          d.kind === "any"
+            ? FAMILIES.map((family) => ({ family, bits: 0n, length: 0 }))
+            : d.kind === "prefix"
+              ? [d.prefix]
+              : [...this.machines.get(d.name)!.physical, ...this.machines.get(d.name)!.overlay];
+        groups.push({ name, prefixes });
+      }
+    }
+    if (each || groups.length <= 1) return groups;
+    return [{ name: groups.map((g) => g.name).join(", "), prefixes: groups.flatMap((g) => g.prefixes) }];
+  }
+
+  private shaping(s: Extract<A.Statement, { kind: "shape" | "delay" }>, seq: number): CheckedShaping | undefined {
+    const before = this.diagnostics.length;
+    if (!this.vpnDecl) {
+      this.report("shaping-without-hub", {}, this.firstWordSpan(s.span));
+      return undefined;
+    }
+    const targets = this.shapeTargets(s.targets, s.kind === "shape" && s.each);
+    const origin = this.origin(s.span, seq);
+    if (s.kind === "shape") {
+      const rate = this.quantity(s.rate, parseRate(s.rate.text));
+      const ceil = s.ceil ? this.quantity(s.ceil, parseRate(s.ceil.text)) : rate;
+      let burst = s.burst ? this.quantity(s.burst, parseSize(s.burst.text)) : undefined;
+      const prio = s.prio ? this.checkNumber(s.prio, "prio", 0, 7) : undefined;
+      if (rate !== undefined && ceil !== undefined && ceil < rate) {
+        this.report("ceil-below-rate", { ceil: s.ceil!.text, rate: s.rate.text }, s.ceil!.span);
+      }
+      if (burst !== undefined && burst < MIN_BURST) {
+        this.report("burst-raised", { burst: s.burst!.text }, s.burst!.span);
+        burst = MIN_BURST;
+      }
+      if (this.diagnostics.slice(before).some((d) => d.severity === "error") || rate === undefined || ceil === undefined) return undefined;
+      return { kind: "shape", origin, direction: s.direction, targets, rate, ceil, burst, prio };
+    }
+    const delay = this.quantity(s.delay, parseDuration(s.delay.text));
+    const jitter = s.jitter ? this.quantity(s.jitter, parseDuration(s.jitter.text)) : undefined;
+    const loss = s.loss ? this.quantity(s.loss, parsePercent(s.loss.text)) : undefined;
+    if (delay !== undefined && delay > 60_000) this.report("out-of-range", { what: "delay", value: s.delay.text, range: "0-60s" }, s.delay.span);
+    if (jitter !== undefined && delay !== undefined && jitter > delay) {
+      this.report("out-of-range", { what: "jitter", value: s.jitter!.text, range: `0-${s.delay.text}, the delay` }, s.jitter!.span);
+    }
+    if (loss !== undefined && loss > 100) this.report("out-of-range", { what: "loss", value: s.loss!.text, range: "0-100%" }, s.loss!.span);
+    if (this.diagnostics.slice(before).some((d) => d.severity === "error") || delay === undefined) return undefined;
+    return { kind: "delay", origin, direction: s.direction, targets, delay, jitter, loss };
   }
 
   // ---------------------------------------------------------------- rules

@@ -1,6 +1,6 @@
 // The checked policy: every name resolved, every address parsed, every
 // service turned into per-family L4 matches. This is what src/ir lowers.
-import type { Span, Verb } from "../syntax/ast.js";
+import type { Direction, Span, Verb } from "../syntax/ast.js";
 import type { Family, Prefix } from "../net/address.js";
 import type { L4 } from "../net/services.js";
 
@@ -65,6 +65,38 @@ export interface CheckedExpect {
   readonly services: Services;
 }
 
+/** What one shaping class is about: a name for comments and the addresses it classifies. */
+export interface ShapeTarget {
+  readonly name: string;
+  readonly prefixes: readonly Prefix[];
+}
+
+export type CheckedShaping =
+  | {
+      readonly kind: "shape";
+      readonly origin: Origin;
+      readonly direction: Direction;
+      /** one class each (`shape each`), or one class for all */
+      readonly targets: readonly ShapeTarget[];
+      /** bits per second */
+      readonly rate: number;
+      readonly ceil: number;
+      /** bytes */
+      readonly burst?: number;
+      readonly prio?: number;
+    }
+  | {
+      readonly kind: "delay";
+      readonly origin: Origin;
+      readonly direction: Direction;
+      readonly targets: readonly ShapeTarget[];
+      /** milliseconds */
+      readonly delay: number;
+      readonly jitter?: number;
+      /** percent */
+      readonly loss?: number;
+    };
+
 export interface CheckedPolicy {
   readonly machines: ReadonlyMap<string, Machine>;
   readonly vpn?: VpnModel;
@@ -72,4 +104,7 @@ export interface CheckedPolicy {
   readonly masquerade?: { readonly via?: string; readonly origin: Origin };
   readonly defaults: { readonly global: Verb; readonly perMachine: ReadonlyMap<string, Verb> };
   readonly expects: readonly CheckedExpect[];
+  readonly shaping: readonly CheckedShaping[];
+  /** declared capacity per interface of the hub, bits per second */
+  readonly links: ReadonlyMap<string, number>;
 }

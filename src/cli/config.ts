@@ -9,9 +9,13 @@ import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 export interface Config {
   readonly output?: string;
   readonly targets?: readonly string[];
+  /** leaf qdisc of shaping classes, for kernels without fq_codel */
+  readonly leafQdisc?: string;
 }
 
-const KNOWN_KEYS = ["output", "targets"];
+const KNOWN_KEYS = ["output", "targets", "leaf_qdisc"];
+// leaf qdiscs that take no options and exist in Debian's kernels
+const LEAF_QDISCS = ["fq_codel", "fq", "sfq", "pfifo", "bfifo", "pfifo_fast", "cake"];
 
 export function loadConfig(dir: string): Config | { diagnostics: Diagnostic[]; sources: Sources } {
   const file = path.join(dir, "wgpc.toml");
@@ -52,6 +56,9 @@ export function loadConfig(dir: string): Config | { diagnostics: Diagnostic[]; s
   if (data.targets !== undefined && (!Array.isArray(data.targets) || !data.targets.every((t) => typeof t === "string"))) {
     return fail("`targets` must be a list of strings", keyOffset("targets"), 7);
   }
+  if (data.leaf_qdisc !== undefined && (typeof data.leaf_qdisc !== "string" || !LEAF_QDISCS.includes(data.leaf_qdisc))) {
+    return fail(`\`leaf_qdisc\` must be one of ${LEAF_QDISCS.join(", ")}`, keyOffset("leaf_qdisc"), 10);
+  }
   const output = typeof data.output === "string" ? path.resolve(dir, data.output) : undefined;
-  return { output, targets: data.targets as string[] | undefined };
+  return { output, targets: data.targets as string[] | undefined, leafQdisc: data.leaf_qdisc as string | undefined };
 }

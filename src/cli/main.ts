@@ -44,7 +44,8 @@ the policy has an error; a previous output in DIR stays as it was.
   --target LIST       comma-separated backends (default: all): ${backendNames().join(", ")}
   --format FMT        diagnostics as text (default) or json
 
-A wgpc.toml next to the first FILE may set: output = "DIR", targets = [..].`,
+A wgpc.toml next to the first FILE may set: output = "DIR", targets = [..],
+leaf_qdisc = "fq_codel" (the qdisc under each shaping class).`,
   check: `usage: wgpc check FILE... [--format text|json]
 
 Runs every stage of compile (parse, check, lower, expectations, backends)
@@ -116,7 +117,7 @@ function runCompile(args: string[], io: Io, write: boolean): number {
   if (targets.length === 0) return usageError(io, `no target selected (known: ${backendNames().join(", ")})`, format);
   if (values.output === "") return usageError(io, "the output directory (-o) is empty", format);
 
-  const result = compile(positionals, diskReader, STDLIB_DIR, { targets: write ? targets : [...backends], hosts: values.host });
+  const result = compile(positionals, diskReader, STDLIB_DIR, { targets: write ? targets : [...backends], hosts: values.host, leafQdisc: config.leafQdisc });
   report(io, result.sources, result.diagnostics, format);
   if (hasErrors(result.diagnostics) || !result.bundles) {
     const io2 = result.diagnostics.some((d) => d.slug === "cannot-read-file" || d.slug === "unknown-host-selected");

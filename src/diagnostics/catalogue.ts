@@ -223,7 +223,7 @@ export const catalogue = {
   ),
   "not-lowered-yet": entry<{ statement: string }>(
     "W0603", "warning", (p) => `\`${p.statement}\` is checked but not yet compiled by any backend of this version`,
-    "Shaping, delay and early-drop statements are parsed and checked; the backends that compile them (tc, xdp) are listed in the README's roadmap.",
+    "Early-drop statements are parsed and checked; the XDP backend that compiles them is not part of this version yet (see the README).",
   ),
   "conflicting-default": entry<{ host: string }>(
     "E0604", "error", (p) => `a default for \`${p.host}\` is already set`,
@@ -236,6 +236,40 @@ export const catalogue = {
   "family-without-rule": entry<{ family: string }>(
     "W0606", "warning", (p) => `this rule has no ${p.family} form: its services do not exist in ${p.family}`,
     "The rule's source and destination have addresses of this family, but none of its services can be matched in it (e.g. an ICMP type number that only IPv4 has), so the rule is compiled for the other family only.",
+  ),
+
+  // --- shaping ---
+  "invalid-quantity": entry<{ reason: string }>(
+    "E0701", "error", (p) => p.reason,
+    "Rates are written in bit, kbit, mbit, gbit, tbit (SI) or kibit…tibit (IEC), or as bytes per second spelt out (`mbyte/s`); `mbps`-style units are refused because tc reads them as bytes. Sizes are b, kb, mb; durations us, ms, s; loss a percentage.",
+  ),
+  "ceil-below-rate": entry<{ ceil: string; rate: string }>(
+    "E0702", "error", (p) => `ceiling ${p.ceil} is below the guaranteed rate ${p.rate}`,
+    "An HTB class's ceiling is the most it may use; it cannot be less than what it is guaranteed.",
+  ),
+  "link-oversubscribed": entry<{ iface: string; total: string; link: string; classes: string }>(
+    "E0703", "error", (p) => `guaranteed rates on \`${p.iface}\` add up to ${p.total}, more than the link's ${p.link} (${p.classes})`,
+    "The rates that `shape` guarantees on one interface cannot add up to more than its capacity (`link IFACE RATE`, 1gbit unless declared).",
+  ),
+  "burst-raised": entry<{ burst: string }>(
+    "W0704", "warning", (p) => `burst ${p.burst} is below one full frame; raised to 1514 bytes`,
+    "A burst smaller than the MTU plus the Ethernet header (1514 bytes) would stall the class.",
+  ),
+  "shaping-without-hub": entry(
+    "E0705", "error", () => "shaping and delay happen on the VPN hub, and the policy declares no VPN",
+    "`shape` and `delay` compile to tc on the hub's interfaces; declare a `vpn` block with a hub.",
+  ),
+  "target-not-crossing": entry<{ name: string }>(
+    "W0706", "warning", (p) => `\`${p.name}\` is the hub itself: its traffic never leaves the hub's interfaces, so it is not shaped`,
+    "Shaping applies to traffic that crosses the hub; the hub's own addresses are skipped.",
+  ),
+  "out-of-range": entry<{ what: string; value: string; range: string }>(
+    "E0707", "error", (p) => `${p.what} ${p.value} is out of range (${p.range})`,
+    "A shaping or delay parameter is outside what tc accepts.",
+  ),
+  "duplicate-link": entry<{ iface: string }>(
+    "E0708", "error", (p) => `the capacity of \`${p.iface}\` is already declared`,
+    "Each interface's capacity is declared once.",
   ),
 
   "internal-error": entry<{ detail: string }>(

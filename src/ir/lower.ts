@@ -5,7 +5,7 @@
 import { normalisePrefixes, prefixContains, samePrefix, type Family, type Prefix } from "../net/address.js";
 import { icmpProtoOf, type L4 } from "../net/services.js";
 import type { CheckedPolicy, CheckedRule, DestAtom, Machine } from "../check/model.js";
-import type { Chain, FamilyIr, HostIr, IfaceMatch, IrRule, Match, RuleOrigin, Section, Verdict } from "./types.js";
+import type { Chain, FamilyIr, HostIr, IfaceMatch, IrRule, Match, RuleOrigin, Section, ShapedDevice, Verdict } from "./types.js";
 import { dropRepeatedRules, mergeMatchesBy } from "./passes.js";
 
 const ESSENTIAL_ICMP: Record<Family, number[]> = {
@@ -78,6 +78,7 @@ class HostLowering {
   constructor(
     private readonly policy: CheckedPolicy,
     private readonly machine: Machine,
+    private readonly shaping: readonly ShapedDevice[],
   ) {
     this.hub = policy.vpn ? policy.machines.get(policy.vpn.hub) : undefined;
     this.vpnIface = policy.vpn?.iface;
@@ -248,17 +249,14 @@ class HostLowering {
 
   lower(): HostIr {
     const families = { 4: this.family(4), 6: this.family(6) };
-    return { name: this.machine.name, families, placed: this.placed };
+    return { name: this.machine.name, families, placed: this.placed, shaping: this.shaping };
   }
 }
 
-export function lowerHost(policy: CheckedPolicy, name: string): HostIr {
+/** One machine's IR; its shaping comes from src/ir/shaping.ts (only the hub has any). */
+export function lowerHost(policy: CheckedPolicy, name: string, shaping: readonly ShapedDevice[] = []): HostIr {
   const machine = policy.machines.get(name);
   if (!machine) throw new Error(`no machine ${name}`);
-  return new HostLowering(policy, machine).lower();
-}
-
-export function lowerPolicy(policy: CheckedPolicy): HostIr[] {
-  return [...policy.machines.keys()].sort().map((name) => lowerHost(policy, name));
+  return new HostLowering(policy, machine, shaping).lower();
 }
 

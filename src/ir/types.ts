@@ -73,6 +73,43 @@ export interface FamilyIr {
   readonly postrouting: Chain;
 }
 
+/** What a shaping class hands its packets to. */
+export type Leaf =
+  | { readonly kind: "plain"; readonly qdisc: string }
+  | { readonly kind: "netem"; readonly delay: number; readonly jitter?: number; readonly loss?: number };
+
+export interface ShapeClass {
+  /** the class's minor number, as tc writes it (hex) */
+  readonly minor: string;
+  /** where it came from, for the comment above it */
+  readonly label: string;
+  /** bits per second */
+  readonly rate: number;
+  readonly ceil: number;
+  readonly burst?: number;
+  readonly prio?: number;
+  /** bytes: within 1514-200000 so that HTB neither warns nor clamps */
+  readonly quantum: number;
+  readonly leaf: Leaf;
+  /** packets to (or, on an ifb, from) these addresses belong to the class */
+  readonly matches: readonly Prefix[];
+}
+
+/** One device's HTB tree: an interface's egress, or an ifb fed from an interface's ingress. */
+export interface ShapedDevice {
+  readonly device: string;
+  /** set on an ifb: the interface whose ingress is redirected to it */
+  readonly redirectFrom?: string;
+  /** which address a class matches: the destination on egress, the source on an ifb */
+  readonly matchOn: "dst" | "src";
+  /** link capacity, bits per second */
+  readonly link: number;
+  readonly r2q: number;
+  readonly root: ShapeClass;
+  readonly fallback: ShapeClass;
+  readonly classes: readonly ShapeClass[];
+}
+
 export interface HostIr {
   readonly name: string;
   readonly families: Readonly<Record<Family, FamilyIr>>;
@@ -82,4 +119,6 @@ export interface HostIr {
    * a place, it just never decides.
    */
   readonly placed: ReadonlySet<number>;
+  /** tc shaping on this machine's devices (the hub's), empty elsewhere */
+  readonly shaping: readonly ShapedDevice[];
 }

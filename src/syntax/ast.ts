@@ -75,6 +75,8 @@ export interface HubDecl {
 }
 
 export type Verb = "allow" | "deny" | "reject";
+/** Which traffic of a target a shape or delay is about: sent to it, sent by it, or both. */
+export type Direction = "to" | "from" | "both";
 
 export type Statement =
   | { readonly kind: "import"; readonly path: Word; readonly span: Span }
@@ -108,8 +110,12 @@ export type Statement =
     }
   | { readonly kind: "masquerade"; readonly source: Word; readonly via?: Word; readonly span: Span }
   | { readonly kind: "default"; readonly verb: Verb; readonly hosts: readonly Word[]; readonly span: Span }
+  | { readonly kind: "link"; readonly iface: Word; readonly rate: Word; readonly span: Span }
   | {
       readonly kind: "shape";
+      /** one class per member of the targets instead of one for all */
+      readonly each: boolean;
+      readonly direction: Direction;
       readonly targets: readonly Target[];
       readonly rate: Word;
       readonly ceil?: Word;
@@ -119,6 +125,7 @@ export type Statement =
     }
   | {
       readonly kind: "delay";
+      readonly direction: Direction;
       readonly targets: readonly Target[];
       readonly delay: Word;
       readonly jitter?: Word;

@@ -143,6 +143,7 @@ class AstBuilder {
     if (c.defaultStmt) return this.defaultStmt(c.defaultStmt[0]!);
     if (c.shapeStmt) return this.shapeStmt(c.shapeStmt[0]!);
     if (c.delayStmt) return this.delayStmt(c.delayStmt[0]!);
+    if (c.linkStmt) return this.linkStmt(c.linkStmt[0]!);
     if (c.dropEarlyStmt) return this.dropEarlyStmt(c.dropEarlyStmt[0]!);
     if (c.expectStmt) return this.expectStmt(c.expectStmt[0]!);
     throw new Error("statement with no known child");
@@ -334,10 +335,22 @@ class AstBuilder {
     };
   }
 
+  private direction(node: C.DirectionCstNode[] | undefined): A.Direction {
+    const c = node?.[0]?.children;
+    return c?.Kw_from ? "from" : c?.Kw_both ? "both" : "to";
+  }
+
+  private linkStmt(node: C.LinkStmtCstNode): A.Statement {
+    const c = node.children;
+    return { kind: "link", iface: this.word(c.iface[0]!), rate: this.word(c.rate[0]!), span: this.span(node) };
+  }
+
   private shapeStmt(node: C.ShapeStmtCstNode): A.Statement {
     const c = node.children;
     return {
       kind: "shape",
+      each: c.Kw_each !== undefined,
+      direction: this.direction(c.direction),
       targets: this.targetList(c.targetList[0]!),
       rate: this.word(c.rate[0]!),
       ceil: c.ceil ? this.word(c.ceil[0]!) : undefined,
@@ -351,6 +364,7 @@ class AstBuilder {
     const c = node.children;
     return {
       kind: "delay",
+      direction: this.direction(c.direction),
       targets: this.targetList(c.targetList[0]!),
       delay: this.word(c.delay[0]!),
       jitter: c.jitter ? this.word(c.jitter[0]!) : undefined,
