@@ -36,6 +36,9 @@ function snapshot(dir: string): Record<string, string> {
   return out;
 }
 
+// a hub, and a machine on the VPN to shape
+const HUBBED = 'vpn v on wg0 {\n network 10.9.0.0/24\n hub gw 10.9.0.1 endpoint 192.0.2.1:51820\n peer h 10.9.0.2 key "GScAjChApo0b8IgTi31qCEd1Ya1SiVqNK219TiOYL2I="\n}\n';
+
 const write = (name: string, text: string) => {
   const file = path.join(tmp, name);
   fs.writeFileSync(file, text);
@@ -85,6 +88,9 @@ describe("wgpc compile", () => {
     ["an unterminated string", 'host web 192.0.2.1 allow any -> web:22/tcp comment "x\n', "policy.wgp:1:52: error[E0102]"],
     ["an empty file", "", "policy.wgp:1:1: error[E0104]"],
     ["binary garbage", "\u0000\u0001\u00ff\u00fe", "policy.wgp:1:1: error[E0007]"],
+    ["a rate in mbps", `${HUBBED}shape h 100mbps\n`, "policy.wgp:6:9: error[E0701]"],
+    ["a ceiling below the rate", `${HUBBED}shape h 10mbit ceil 1mbit\n`, "policy.wgp:6:21: error[E0702]"],
+    ["guaranteed rates over the link", `${HUBBED}link wg0 10mbit\nshape h 8mbit\nshape vpn 8mbit\n`, "policy.wgp:7:1: error[E0703]"],
   ])("refuses %s with a positioned diagnostic, exit 1, and leaves the old bundle intact", (_, text, expected) => {
     expect(wgpc("compile", SEED, "-o", "out").code).toBe(0);
     const before = snapshot(path.join(tmp, "out"));
