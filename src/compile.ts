@@ -6,6 +6,7 @@ import { checkPolicy } from "./check/check.js";
 import type { CheckedPolicy } from "./check/model.js";
 import { lowerHost } from "./ir/lower.js";
 import { lowerShaping } from "./ir/shaping.js";
+import { lowerEarly } from "./ir/early.js";
 import type { HostIr } from "./ir/types.js";
 import { evaluateExpectations } from "./ir/expect.js";
 import type { Artifact, Backend } from "./backends/types.js";
@@ -57,8 +58,9 @@ export function compile(paths: readonly string[], reader: FileReader, stdlibDir:
   // every host is lowered (expectations look at the whole path); only the selected are emitted
   const hosts = [...policy.machines.keys()].sort().map((name) => {
     const shaping = lowerShaping(policy, name, { leafQdisc: options.leafQdisc ?? "fq_codel" });
-    diagnostics.push(...shaping.diagnostics);
-    return lowerHost(policy, name, shaping.devices);
+    const early = lowerEarly(policy, name);
+    diagnostics.push(...shaping.diagnostics, ...early.diagnostics);
+    return lowerHost(policy, name, shaping.devices, early.programs);
   });
   if (hasErrors(diagnostics)) return { sources, diagnostics, policy };
   diagnostics.push(...unenforcedRules(policy, hosts), ...evaluateExpectations(policy, hosts));

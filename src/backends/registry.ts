@@ -4,8 +4,9 @@ import type { Backend } from "./types.js";
 import { iptablesBackend } from "./iptables/emit.js";
 import { nftablesBackend } from "./nftables/emit.js";
 import { tcBackend } from "./tc/emit.js";
+import { xdpBackend } from "./xdp/emit.js";
 
-export const backends: readonly Backend[] = [iptablesBackend, nftablesBackend, tcBackend];
+export const backends: readonly Backend[] = [iptablesBackend, nftablesBackend, tcBackend, xdpBackend];
 
 export const backendNames = (): string[] => backends.map((b) => b.name);
 

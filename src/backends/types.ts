@@ -5,6 +5,8 @@ export interface Artifact {
   /** path relative to the host's bundle directory */
   readonly path: string;
   readonly text: string;
+  /** a script: written with the execute bit */
+  readonly executable?: boolean;
 }
 
 export interface EmitContext {

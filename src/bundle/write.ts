@@ -56,7 +56,7 @@ export function writeBundles(dir: string, bundles: readonly HostBundle[], manife
       for (const artifact of bundle.artifacts) {
         const file = path.join(staging, bundle.host, artifact.path);
         fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
-        fs.writeFileSync(file, artifact.text, { mode: 0o644 });
+        fs.writeFileSync(file, artifact.text, { mode: artifact.executable ? 0o755 : 0o644 });
       }
     }
     fs.writeFileSync(path.join(staging, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);

@@ -5,6 +5,7 @@ import type * as A from "../syntax/ast.js";
 import type { Sources } from "../syntax/source.js";
 import { diagnostic, type Diagnostic, type DiagnosticExtras } from "../diagnostics/diagnostic.js";
 import {
+  normalisePrefixes,
   FAMILIES,
   familyWidth,
   formatPrefix,
@@ -21,6 +22,7 @@ import type {
   CheckedPolicy,
   CheckedRule,
   CheckedShaping,
+  CheckedEarlyDrop,
   ShapeTarget,
   DestAtom,
   Machine,
@@ -134,6 +136,7 @@ class Checker {
     let globalDefault: { verb: A.Verb; span: A.Span } | undefined;
     const perMachine = new Map<string, A.Verb>();
     const shapings: CheckedShaping[] = [];
+    const earlyDrops: CheckedEarlyDrop[] = [];
     const links = new Map<string, { rate: number; span: A.Span }>();
     statements.forEach((s, seq) => {
       switch (s.kind) {
@@ -194,9 +197,8 @@ class Checker {
           break;
         }
         case "drop-early": {
-          for (const t of s.sources) this.resolveTarget(t);
-          if (s.destination) this.destination(s.destination);
-          this.report("not-lowered-yet", { statement: "drop … early" }, this.firstWordSpan(s.span));
+          const drop = this.earlyDrop(s, seq);
+          if (drop) earlyDrops.push(drop);
           break;
         }
         default:
@@ -223,6 +225,7 @@ class Checker {
         defaults: { global: globalDefault?.verb ?? "deny", perMachine },
         expects,
         shaping: shapings,
+        earlyDrops,
         links: new Map([...links].map(([iface, l]) => [iface, l.rate])),
       },
       diagnostics: this.diagnostics,
@@ -796,6 +799,28 @@ class Checker {
     if (loss !== undefined && loss > 100) this.report("out-of-range", { what: "loss", value: s.loss!.text, range: "0-100%" }, s.loss!.span);
     if (this.diagnostics.slice(before).some((d) => d.severity === "error") || delay === undefined) return undefined;
     return { kind: "delay", origin, direction: s.direction, targets, delay, jitter, loss };
+  }
+
+  // ----------------------------------------------------------- early drop
+
+  private earlyDrop(s: Extract<A.Statement, { kind: "drop-early" }>, seq: number): CheckedEarlyDrop | undefined {
+    const before = this.diagnostics.length;
+    if (!this.vpnDecl) {
+      this.report("early-without-hub", {}, this.firstWordSpan(s.span));
+      return undefined;
+    }
+    const sources = s.sources.length > 0 ? union(s.sources.map((t) => this.resolveTarget(t))).sources : [{ kind: "any" as const }];
+    const destination = s.destination ? this.destination(s.destination) : { dests: [{ kind: "any" as const }], services: null };
+    if (this.diagnostics.slice(before).some((d) => d.severity === "error") || destination.services === undefined) return undefined;
+    let dests: Prefix[] | null = [];
+    for (const d of destination.dests) {
+      if (d.kind === "any") {
+        dests = null;
+        break;
+      }
+      dests.push(...(d.kind === "prefix" ? [d.prefix] : [...this.machines.get(d.name)!.physical, ...this.machines.get(d.name)!.overlay]));
+    }
+    return { origin: this.origin(s.span, seq), sources, dests: dests && normalisePrefixes(dests), services: destination.services };
   }
 
   // ---------------------------------------------------------------- rules

@@ -97,6 +97,16 @@ export type CheckedShaping =
       readonly loss?: number;
     };
 
+/** `drop … early`: stateless, compiled into the maps of the XDP program on the hub. */
+export interface CheckedEarlyDrop {
+  readonly origin: Origin;
+  /** `any`, or prefixes; a VPN identity source is matched on the VPN interface */
+  readonly sources: readonly SourceAtom[];
+  /** destination addresses, or null for any */
+  readonly dests: readonly Prefix[] | null;
+  readonly services: Services;
+}
+
 export interface CheckedPolicy {
   readonly machines: ReadonlyMap<string, Machine>;
   readonly vpn?: VpnModel;
@@ -107,4 +117,5 @@ export interface CheckedPolicy {
   readonly shaping: readonly CheckedShaping[];
   /** declared capacity per interface of the hub, bits per second */
   readonly links: ReadonlyMap<string, number>;
+  readonly earlyDrops: readonly CheckedEarlyDrop[];
 }

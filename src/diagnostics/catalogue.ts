@@ -221,10 +221,6 @@ export const catalogue = {
     "W0602", "warning", () => "this rule is enforced on no machine of the policy",
     "Rules are enforced at the destination machines' input and, for traffic through the hub, on the hub's forward path; this rule names none of them.",
   ),
-  "not-lowered-yet": entry<{ statement: string }>(
-    "W0603", "warning", (p) => `\`${p.statement}\` is checked but not yet compiled by any backend of this version`,
-    "Early-drop statements are parsed and checked; the XDP backend that compiles them is not part of this version yet (see the README).",
-  ),
   "conflicting-default": entry<{ host: string }>(
     "E0604", "error", (p) => `a default for \`${p.host}\` is already set`,
     "Each machine has one default; the global default is written once without `on`.",
@@ -270,6 +266,16 @@ export const catalogue = {
   "duplicate-link": entry<{ iface: string }>(
     "E0708", "error", (p) => `the capacity of \`${p.iface}\` is already declared`,
     "Each interface's capacity is declared once.",
+  ),
+
+  // --- early drop ---
+  "early-without-hub": entry(
+    "E0801", "error", () => "early drop happens on the VPN hub, and the policy declares no VPN",
+    "`drop … early` compiles into the maps of the XDP program on the hub's interfaces; declare a `vpn` block with a hub.",
+  ),
+  "too-many-early-rules": entry<{ iface: string; count: number; limit: number }>(
+    "E0802", "error", (p) => `${p.count} early rules on \`${p.iface}\`, more than the XDP program's ${p.limit}`,
+    "The XDP program keeps one bit per rule; each protocol and port range of a `drop … early` is one rule. Put more addresses into one rule (a group) instead of more rules.",
   ),
 
   "internal-error": entry<{ detail: string }>(

@@ -7,6 +7,7 @@ import { icmpProtoOf, type L4 } from "../net/services.js";
 import type { CheckedPolicy, CheckedRule, DestAtom, Machine } from "../check/model.js";
 import type { Chain, FamilyIr, HostIr, IfaceMatch, IrRule, Match, RuleOrigin, Section, ShapedDevice, Verdict } from "./types.js";
 import { dropRepeatedRules, mergeMatchesBy } from "./passes.js";
+import type { XdpProgram } from "./early.js";
 
 const ESSENTIAL_ICMP: Record<Family, number[]> = {
   // destination-unreachable (incl. fragmentation-needed), time-exceeded, parameter-problem
@@ -79,6 +80,7 @@ class HostLowering {
     private readonly policy: CheckedPolicy,
     private readonly machine: Machine,
     private readonly shaping: readonly ShapedDevice[],
+    private readonly early: readonly XdpProgram[],
   ) {
     this.hub = policy.vpn ? policy.machines.get(policy.vpn.hub) : undefined;
     this.vpnIface = policy.vpn?.iface;
@@ -249,14 +251,17 @@ class HostLowering {
 
   lower(): HostIr {
     const families = { 4: this.family(4), 6: this.family(6) };
-    return { name: this.machine.name, families, placed: this.placed, shaping: this.shaping };
+    return { name: this.machine.name, families, placed: this.placed, shaping: this.shaping, early: this.early };
   }
 }
 
-/** One machine's IR; its shaping comes from src/ir/shaping.ts (only the hub has any). */
-export function lowerHost(policy: CheckedPolicy, name: string, shaping: readonly ShapedDevice[] = []): HostIr {
+/**
+ * One machine's IR. Its shaping (src/ir/shaping.ts) and early-drop programs
+ * (src/ir/early.ts) are lowered by their own passes; only the hub has any.
+ */
+export function lowerHost(policy: CheckedPolicy, name: string, shaping: readonly ShapedDevice[] = [], early: readonly XdpProgram[] = []): HostIr {
   const machine = policy.machines.get(name);
   if (!machine) throw new Error(`no machine ${name}`);
-  return new HostLowering(policy, machine, shaping).lower();
+  return new HostLowering(policy, machine, shaping, early).lower();
 }
 

@@ -2,6 +2,7 @@
 // hook. Meaning is decided here once; backends only print it.
 import type { Family, Prefix } from "../net/address.js";
 import type { L4 } from "../net/services.js";
+import type { XdpProgram } from "./early.js";
 
 export type Hook = "input" | "forward" | "output" | "postrouting";
 export const FILTER_HOOKS = ["input", "forward", "output"] as const;
@@ -121,4 +122,6 @@ export interface HostIr {
   readonly placed: ReadonlySet<number>;
   /** tc shaping on this machine's devices (the hub's), empty elsewhere */
   readonly shaping: readonly ShapedDevice[];
+  /** XDP early-drop programs on this machine's interfaces (the hub's), empty elsewhere */
+  readonly early: readonly XdpProgram[];
 }

@@ -32,6 +32,7 @@ describe("artifacts in the real kernel tools", () => {
           const files: Record<string, string> = {};
           for (const a of bundle.artifacts) {
             files[a.path] = path.join(dir, a.path);
+            fs.mkdirSync(path.dirname(files[a.path]!), { recursive: true });
             fs.writeFileSync(files[a.path]!, a.text);
           }
           const text = (name: string) => bundle.artifacts.find((a) => a.path === name)!.text;

@@ -1,0 +1,219 @@
+// IR → the XDP bundle of a host: the fixed program (bpf-runtime/), its map
+// contents per interface as a bpftool batch and as JSON, and a load script
+// (clang, bpftool and ip only). The layouts are those of wgpc_xdp.h.
+import { formatPrefix, formatPrefixShort, prefixContains, type Family, type Prefix } from "../../net/address.js";
+import type { HostIr } from "../../ir/types.js";
+import { MAX_XDP_RULES, type XdpProgram } from "../../ir/early.js";
+import type { Artifact, Backend, EmitContext } from "../types.js";
+import { XDP_HEADER_H, XDP_PROGRAM_C } from "./runtime-source.js";
+
+const WGPC_RULE_V4 = 0x01;
+const WGPC_RULE_V6 = 0x02;
+const WGPC_RULE_PORTS = 0x04;
+const WGPC_RULE_ICMP_TYPE = 0x08;
+const WGPC_DROP = 1;
+
+/** Little-endian bytes (the hosts wgpc targets are little-endian: x86-64, arm64). */
+function le(value: bigint | number, bytes: number): number[] {
+  let v = BigInt(value);
+  const out: number[] = [];
+  for (let i = 0; i < bytes; i++) {
+    out.push(Number(v & 0xffn));
+    v >>= 8n;
+  }
+  return out;
+}
+
+/** Network byte order. */
+function be(value: bigint, bytes: number): number[] {
+  return le(value, bytes).reverse();
+}
+
+const hex = (bytes: readonly number[]) => bytes.map((b) => b.toString(16).padStart(2, "0")).join(" ");
+
+export interface LpmEntry {
+  readonly prefix: Prefix;
+  /** rules whose set contains this prefix, itself or through a shorter one */
+  readonly mask: bigint;
+}
+
+/**
+ * The LPM trie's contents for one side and family. The trie returns only
+ * the longest match, so each prefix's value also carries the rules of every
+ * shorter prefix that contains it.
+ */
+export function lpmEntries(program: XdpProgram, family: Family, side: "src" | "dst"): { entries: LpmEntry[]; any: bigint } {
+  const own = new Map<string, { prefix: Prefix; mask: bigint }>();
+  let any = 0n;
+  program.rules.forEach((r, i) => {
+    const m = r.match[family];
+    if (!m) return;
+    const set = m[side];
+    if (set === null) {
+      any |= 1n << BigInt(i);
+      return;
+    }
+    for (const p of set) {
+      const key = formatPrefix(p);
+      const entry = own.get(key) ?? { prefix: p, mask: 0n };
+      entry.mask |= 1n << BigInt(i);
+      own.set(key, entry);
+    }
+  });
+  // only the lengths present can hold an ancestor: a lookup per length, not per bit
+  const byLength = new Map<number, Map<bigint, bigint>>();
+  for (const { prefix, mask } of own.values()) {
+    const level = byLength.get(prefix.length) ?? new Map<bigint, bigint>();
+    level.set(prefix.bits, mask);
+    byLength.set(prefix.length, level);
+  }
+  const lengths = [...byLength.keys()].sort((a, b) => a - b);
+  const width = family === 4 ? 32 : 128;
+  const entries = [...own.values()].map(({ prefix, mask }) => {
+    let total = mask;
+    for (const length of lengths) {
+      if (length >= prefix.length) break;
+      const ancestorBits = prefix.bits & (((1n << BigInt(width)) - 1n) ^ ((1n << BigInt(width - length)) - 1n));
+      const ancestor = byLength.get(length)!.get(ancestorBits);
+      if (ancestor !== undefined && prefixContains({ family, bits: ancestorBits, length }, prefix)) total |= ancestor;
+    }
+    return { prefix, mask: total };
+  });
+  entries.sort((a, b) => (a.prefix.bits === b.prefix.bits ? a.prefix.length - b.prefix.length : a.prefix.bits < b.prefix.bits ? -1 : 1));
+  return { entries, any };
+}
+
+function ruleBytes(program: XdpProgram, index: number): number[] {
+  const r = program.rules[index];
+  if (!r) return new Array(8).fill(0);
+  const flags =
+    (r.match[4] ? WGPC_RULE_V4 : 0) | (r.match[6] ? WGPC_RULE_V6 : 0) | (r.ports ? WGPC_RULE_PORTS : 0) | (r.icmpType !== undefined ? WGPC_RULE_ICMP_TYPE : 0);
+  return [r.proto, flags, r.icmpType ?? 0, WGPC_DROP, ...le(r.ports?.low ?? 0, 2), ...le(r.ports?.high ?? 0, 2)];
+}
+
+/** The bpftool batch that fills one interface's maps (pins under /sys/fs/bpf/wgpc/<iface>/). */
+export function mapBatch(program: XdpProgram, pinRoot = "/sys/fs/bpf/wgpc"): string {
+  const dir = `${pinRoot}/${program.iface}`;
+  const lines: string[] = [`# bpftool batch for ${program.iface}: ${program.rules.length} rules`];
+  const update = (map: string, key: number[], value: number[]) => lines.push(`map update pinned ${dir}/${map} key hex ${hex(key)} value hex ${hex(value)}`);
+  const any: Record<string, bigint> = {};
+  for (const family of [4, 6] as const) {
+    for (const side of ["src", "dst"] as const) {
+      const { entries, any: anyMask } = lpmEntries(program, family, side);
+      any[`${side}${family}`] = anyMask;
+      for (const e of entries) {
+        update(`wgpc_${side}${family}`, [...le(e.prefix.length, 4), ...be(e.prefix.bits, family === 4 ? 4 : 16)], le(e.mask, 8));
+      }
+    }
+  }
+  // every slot is written, so rules of an older policy are gone
+  for (let i = 0; i < MAX_XDP_RULES; i++) update("wgpc_rules", le(i, 4), ruleBytes(program, i));
+  update("wgpc_config", le(0, 4), [...le(any.src4!, 8), ...le(any.dst4!, 8), ...le(any.src6!, 8), ...le(any.dst6!, 8), WGPC_DROP, 0, 0, 0, 0, 0, 0, 0]);
+  return `${lines.join("\n")}\n`;
+}
+
+/** The same contents for people and tools. */
+export function mapJson(program: XdpProgram): string {
+  const sets = (family: Family, side: "src" | "dst") => {
+    const { entries, any } = lpmEntries(program, family, side);
+    return { any: any.toString(2), entries: entries.map((e) => ({ prefix: formatPrefixShort(e.prefix), rules: e.mask.toString(2) })) };
+  };
+  return `${JSON.stringify(
+    {
+      iface: program.iface,
+      l3Device: program.l3,
+      rules: program.rules.map((r, i) => ({
+        index: i,
+        from: r.label,
+        families: [r.match[4] ? 4 : undefined, r.match[6] ? 6 : undefined].filter((f) => f !== undefined),
+        proto: r.proto,
+        ports: r.ports,
+        icmpType: r.icmpType,
+        verdict: "drop",
+      })),
+      src4: sets(4, "src"),
+      dst4: sets(4, "dst"),
+      src6: sets(6, "src"),
+      dst6: sets(6, "dst"),
+    },
+    null,
+    2,
+  )}\n`;
+}
+
+function loadScript(host: HostIr, context: EmitContext): string {
+  const ifaces = host.early.map((p) => `${p.iface}:${p.l3 ? 1 : 0}`).join(" ");
+  return `#!/bin/sh
+# XDP early drop for ${host.name}, generated by wgpc ${context.version}.
+#   load.sh attach [IFACE...]   compile, load, pin, fill the maps, attach
+#   load.sh update [IFACE...]   replace the maps' contents; the program stays
+#   load.sh detach [IFACE...]   detach and unpin
+# Needs clang, bpftool and ip (iproute2). Pins live under \${WGPC_BPFFS:-/sys/fs/bpf/wgpc}/<iface>/.
+set -eu
+HERE=$(cd "$(dirname "$0")" && pwd)
+PIN="\${WGPC_BPFFS:-/sys/fs/bpf/wgpc}"
+ALL="${ifaces}"
+# bpffs holds only pins: scratch files go elsewhere
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+l3_of() { for e in $ALL; do [ "\${e%%:*}" = "$1" ] && { echo "\${e##*:}"; return; }; done; echo "no XDP program for $1 in this bundle" >&2; exit 2; }
+
+update() {
+  dir="$PIN/$1"
+  sed "s#pinned /sys/fs/bpf/wgpc/#pinned $PIN/#" "$HERE/$1/maps.batch" > "$TMP/batch"
+  bpftool batch file "$TMP/batch"
+  # delete the prefixes an older policy put there and this one does not
+  for map in wgpc_src4 wgpc_dst4 wgpc_src6 wgpc_dst6; do
+    grep "/$map key hex " "$TMP/batch" | sed 's/.* key hex \\(.*\\) value hex .*/\\1/' | sort > "$TMP/keep"
+    bpftool -j map dump pinned "$dir/$map" | tr '{' '\\n' | sed -n 's/.*"key":\\[\\([^]]*\\)\\].*/\\1/p' \\
+      | sed 's/"0x\\([0-9a-f]*\\)"/\\1/g; s/,/ /g' | sort > "$TMP/have"
+    comm -23 "$TMP/have" "$TMP/keep" | sed "s#^#map delete pinned $dir/$map key hex #" > "$TMP/stale"
+    if [ -s "$TMP/stale" ]; then bpftool batch file "$TMP/stale"; fi
+  done
+}
+
+attach() {
+  dir="$PIN/$1"
+  mkdir -p "$dir"
+  clang -O2 -g -target bpf -Wall -Werror -DWGPC_L3_DEVICE="$(l3_of "$1")" -I"/usr/include/$(uname -m)-linux-gnu" \\
+    -c "$HERE/wgpc_xdp.c" -o "$TMP/wgpc_xdp.o"
+  bpftool prog load "$TMP/wgpc_xdp.o" "$dir/prog" type xdp pinmaps "$dir"
+  update "$1"
+  # native where the driver has it, generic otherwise
+  ip link set dev "$1" xdpdrv pinned "$dir/prog" 2>/dev/null || ip link set dev "$1" xdpgeneric pinned "$dir/prog"
+}
+
+detach() {
+  ip link set dev "$1" xdpdrv off 2>/dev/null || true
+  ip link set dev "$1" xdpgeneric off 2>/dev/null || true
+  rm -rf "\${PIN:?}/$1"
+}
+
+action="\${1:-}"
+[ $# -gt 0 ] && shift
+targets="$*"
+[ -n "$targets" ] || targets=$(for e in $ALL; do printf '%s ' "\${e%%:*}"; done)
+case "$action" in
+  attach|update|detach) for i in $targets; do l3_of "$i" >/dev/null; "$action" "$i"; done ;;
+  *) echo "usage: $0 attach|update|detach [IFACE...]" >&2; exit 2 ;;
+esac
+`;
+}
+
+export const xdpBackend: Backend = {
+  name: "xdp",
+  description: "the XDP early-drop program with its map contents per hub interface, and a load script",
+  emit: (host, context): Artifact[] => {
+    if (host.early.length === 0) return [];
+    return [
+      { path: "xdp/wgpc_xdp.c", text: XDP_PROGRAM_C },
+      { path: "xdp/wgpc_xdp.h", text: XDP_HEADER_H },
+      { path: "xdp/load.sh", text: loadScript(host, context), executable: true },
+      ...host.early.flatMap((p) => [
+        { path: `xdp/${p.iface}/maps.batch`, text: mapBatch(p) },
+        { path: `xdp/${p.iface}/maps.json`, text: mapJson(p) },
+      ]),
+    ];
+  },
+};
