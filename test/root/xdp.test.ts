@@ -197,6 +197,11 @@ describe("the XDP program in the kernel", () => {
         const prog = `${pins}/eth0/prog`;
         for (let i = 0; i < 3; i++) run(ns, prog, craft({ family: 4, saddr: addr("203.0.113.7"), daddr: addr("10.0.123.2"), proto: 6, dport: 80 }), "count");
         expect(counter(ns, stats, 0) - before).toBe(3);
+        // and per source: family 4, padding, then the address
+        const key = [4, 0, 0, 0, 203, 0, 113, 7, ...new Array(12).fill(0)].map(String);
+        const perSource = JSON.parse(inNet(ns, "bpftool", ["-j", "map", "lookup", "pinned", `${pins}/eth0/wgpc_src_stats`, "key", ...key]));
+        const values: { value: number }[] = perSource.formatted?.values ?? perSource.values;
+        expect(values.reduce((n, v) => n + Number(v.value), 0)).toBeGreaterThanOrEqual(4);
       } finally {
         try {
           inNet(ns, "sh", [path.join(bundle, "xdp/load.sh"), "detach"], env);

@@ -7,12 +7,13 @@
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 PIN="${WGPC_BPFFS:-/sys/fs/bpf/wgpc}"
-ALL="ens3:0 wg0:1"
+ALL="ens3:0:1024 wg0:1:1024"
 # bpffs holds only pins: scratch files go elsewhere
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-l3_of() { for e in $ALL; do [ "${e%%:*}" = "$1" ] && { echo "${e##*:}"; return; }; done; echo "no XDP program for $1 in this bundle" >&2; exit 2; }
+# ALL lists IFACE:L3:TRIE_SIZE for each interface of this bundle
+field() { for e in $ALL; do [ "${e%%:*}" = "$1" ] && { echo "$e" | cut -d: -f"$2"; return; }; done; echo "no XDP program for $1 in this bundle" >&2; exit 2; }
 
 update() {
   dir="$PIN/$1"
@@ -31,7 +32,8 @@ update() {
 attach() {
   dir="$PIN/$1"
   mkdir -p "$dir"
-  clang -O2 -g -target bpf -Wall -Werror -DWGPC_L3_DEVICE="$(l3_of "$1")" -I"/usr/include/$(uname -m)-linux-gnu" \
+  clang -O2 -g -target bpf -Wall -Werror -DWGPC_L3_DEVICE="$(field "$1" 2)" -DWGPC_LPM_ENTRIES="$(field "$1" 3)" \
+    -I"/usr/include/$(uname -m)-linux-gnu" \
     -c "$HERE/wgpc_xdp.c" -o "$TMP/wgpc_xdp.o"
   bpftool prog load "$TMP/wgpc_xdp.o" "$dir/prog" type xdp pinmaps "$dir"
   update "$1"
@@ -50,6 +52,6 @@ action="${1:-}"
 targets="$*"
 [ -n "$targets" ] || targets=$(for e in $ALL; do printf '%s ' "${e%%:*}"; done)
 case "$action" in
-  attach|update|detach) for i in $targets; do l3_of "$i" >/dev/null; "$action" "$i"; done ;;
+  attach|update|detach) for i in $targets; do field "$i" 1 >/dev/null; "$action" "$i"; done ;;
   *) echo "usage: $0 attach|update|detach [IFACE...]" >&2; exit 2 ;;
 esac

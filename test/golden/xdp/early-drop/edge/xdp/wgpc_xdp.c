@@ -17,7 +17,8 @@
  * ICMP types can match it.
  *
  * Build with -DWGPC_L3_DEVICE=1 for devices without an Ethernet header
- * (wg0, tun): the packet then starts with the IP header.
+ * (wg0, tun): the packet then starts with the IP header; and with
+ * -DWGPC_LPM_ENTRIES=N for the size of each prefix trie.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -32,6 +33,11 @@
 #define WGPC_L3_DEVICE 0
 #endif
 
+/* sized by the compiler from the policy, with headroom (load.sh passes it) */
+#ifndef WGPC_LPM_ENTRIES
+#define WGPC_LPM_ENTRIES 1024
+#endif
+
 #define MAX_VLAN_TAGS 2
 #define MAX_EXT_HEADERS 8
 #define ETH_P_8021AD_ 0x88A8
@@ -42,7 +48,7 @@ char LICENSE[] SEC("license") = "GPL";
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 262144);
+	__uint(max_entries, WGPC_LPM_ENTRIES);
 	__type(key, struct wgpc_lpm4_key);
 	__type(value, __u64);
 } WGPC_MAP_SRC4 SEC(".maps"), WGPC_MAP_DST4 SEC(".maps");
@@ -50,7 +56,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 262144);
+	__uint(max_entries, WGPC_LPM_ENTRIES);
 	__type(key, struct wgpc_lpm6_key);
 	__type(value, __u64);
 } WGPC_MAP_SRC6 SEC(".maps"), WGPC_MAP_DST6 SEC(".maps");
