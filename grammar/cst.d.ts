@@ -108,6 +108,8 @@ export type PeerItemCstChildren = {
   endpoint?: EndpointCstNode[];
   Kw_keepalive?: IToken[];
   keepalive?: IToken[];
+  Kw_tunnel?: IToken[];
+  tunnel?: (IToken)[];
 };
 
 export interface MtuItemCstNode extends CstNode {

@@ -146,6 +146,13 @@ export class WgpParser extends CstParser {
             this.CONSUME(Quantity, { LABEL: "keepalive" });
           },
         },
+        {
+          // a full tunnel sends everything through the hub; split (the default) only the VPN networks
+          ALT: () => {
+            this.CONSUME(kw.tunnel);
+            this.OR2([{ ALT: () => this.CONSUME(kw.full, { LABEL: "tunnel" }) }, { ALT: () => this.CONSUME(kw.split, { LABEL: "tunnel" }) }]);
+          },
+        },
       ]),
     );
   });

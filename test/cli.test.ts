@@ -37,7 +37,7 @@ function snapshot(dir: string): Record<string, string> {
 }
 
 // a hub, and a machine on the VPN to shape
-const HUBBED = 'vpn v on wg0 {\n network 10.9.0.0/24\n hub gw 10.9.0.1 endpoint 192.0.2.1:51820\n peer h 10.9.0.2 key "GScAjChApo0b8IgTi31qCEd1Ya1SiVqNK219TiOYL2I="\n}\n';
+const HUBBED = 'vpn v on wg0 {\n network 10.9.0.0/24\n hub gw 10.9.0.1 endpoint 192.0.2.1:51820 key "wohuCPBh1+tIOgmVp9ydob7gVOs+XjVaY1CFSWyIB7A="\n peer h 10.9.0.2 key "GScAjChApo0b8IgTi31qCEd1Ya1SiVqNK219TiOYL2I="\n}\n';
 
 const write = (name: string, text: string) => {
   const file = path.join(tmp, name);

@@ -23,6 +23,7 @@ import type {
   CheckedRule,
   CheckedShaping,
   CheckedEarlyDrop,
+  VpnMember,
   ShapeTarget,
   DestAtom,
   Machine,
@@ -205,6 +206,7 @@ class Checker {
           break;
       }
     });
+    this.checkHubInterfaces(links, shapings.length > 0 || earlyDrops.length > 0, statements);
     const machines = new Map<string, Machine>();
     for (const [name, m] of this.machines) {
       machines.set(name, {
@@ -326,7 +328,10 @@ class Checker {
     m.hostSpan = s.name.span;
     m.span = s.name.span;
     m.physical.push(...this.singleAddresses(s.addresses));
-    for (const iface of s.ifaces) if (this.checkIfaceName(iface)) m.ifaces.push(iface.text);
+    for (const iface of s.ifaces) {
+      if (iface.text.startsWith("wgpc-ifb")) this.report("reserved-interface-name", { name: iface.text }, iface.span);
+      else if (this.checkIfaceName(iface)) m.ifaces.push(iface.text);
+    }
   }
 
   private declareVpn(s: Extract<A.Statement, { kind: "vpn" }>): void {
@@ -388,16 +393,51 @@ class Checker {
           help: "add `endpoint ADDRESS:PORT`: the address peers connect to and the UDP port the hub listens on",
         });
       }
+      if (!hub.key && s.peers.length > 0) {
+        this.report("hub-without-key", { name: hub.name.text }, hub.name.span, { help: "add `key \"…\"` with the hub's public key (`wg pubkey`)" });
+      }
+      const members = [hub, ...s.peers].map((m): VpnMember => ({
+        name: m.name.text,
+        role: m.kind,
+        overlay: this.machines.get(m.name.text)?.overlay ?? [],
+        publicKey: m.key?.text,
+        endpoint: m.endpoint ? this.endpointOf(m.endpoint) : undefined,
+        keepalive: m.kind === "peer" && m.keepalive ? Number(m.keepalive.text.replace(/s$/, "")) : undefined,
+        tunnel: m.kind === "peer" ? m.tunnel : "split",
+      }));
       this.vpn = {
         name: s.name.text,
         iface: s.iface.text,
         networks,
         hub: hub.name.text,
         listenPort: port ?? 51820,
+        members,
+        mtu: this.tunnelMtu(s, members, networks),
         span: s.name.span,
       };
+    } else if (s.mtu) this.checkNumber(s.mtu, "MTU", 576, 65535);
+  }
+
+  private endpointOf(ep: A.Endpoint): VpnMember["endpoint"] {
+    const family = ep.hostKind === "ipv4" ? 4 : ep.hostKind === "ipv6" ? 6 : undefined;
+    return { host: ep.host.text, port: Number(ep.port.text), family };
+  }
+
+  /**
+   * WireGuard adds 60 bytes over IPv4 and 80 over IPv6. Peers reach the hub
+   * at its endpoint, so the outer family is IPv4 only when the hub's
+   * endpoint and every peer's own endpoint are IPv4 addresses.
+   */
+  private tunnelMtu(s: Extract<A.Statement, { kind: "vpn" }>, members: readonly VpnMember[], networks: readonly Prefix[]): number {
+    const underlay = s.mtu ? (this.checkNumber(s.mtu, "MTU", 576, 65535) ?? 1500) : 1500;
+    const allIpv4 = members.every((m) => (m.role === "hub" ? m.endpoint?.family === 4 : !m.endpoint || m.endpoint.family === 4));
+    const mtu = underlay - (allIpv4 ? 60 : 80);
+    if (mtu < 1280 && networks.some((n) => n.family === 6)) {
+      this.report("tunnel-mtu-too-small", { mtu, underlay }, s.mtu?.span ?? s.name.span, {
+        help: "IPv6 needs an MTU of at least 1280: raise the underlay MTU or drop the IPv6 network",
+      });
     }
-    if (s.mtu) this.checkNumber(s.mtu, "MTU", 576, 65535);
+    return mtu;
   }
 
   private checkNumber(word: A.Word, what: string, low: number, high: number): number | undefined {
@@ -723,6 +763,22 @@ class Checker {
     return undefined;
   }
 
+  /** `link` names a hub interface; shaping and early drop need the hub's physical one named. */
+  private checkHubInterfaces(links: Map<string, { rate: number; span: A.Span }>, usesHub: boolean, statements: readonly A.Statement[]): void {
+    const hub = this.vpn ? this.machines.get(this.vpn.hub) : undefined;
+    if (!hub || !this.vpn) return;
+    const known = [this.vpn.iface, ...(hub.ifaces.length > 0 ? hub.ifaces : ["eth0"])];
+    for (const [iface, l] of links) {
+      if (!known.includes(iface)) this.report("unknown-link-interface", { iface, known: known.map((k) => `\`${k}\``).join(", ") }, l.span);
+    }
+    if (usesHub && hub.ifaces.length === 0) {
+      const first = statements.find((x) => x.kind === "shape" || x.kind === "delay" || x.kind === "drop-early")!;
+      this.report("hub-interface-assumed", { hub: hub.name }, this.firstWordSpan(first.span), {
+        help: `write \`host ${hub.name} ADDRESS on IFACE\``,
+      });
+    }
+  }
+
   private link(s: Extract<A.Statement, { kind: "link" }>, links: Map<string, { rate: number; span: A.Span }>): void {
     if (!this.checkIfaceName(s.iface)) return;
     const rate = this.quantity(s.rate, parseRate(s.rate.text));
@@ -785,6 +841,9 @@ class Checker {
       if (burst !== undefined && burst < MIN_BURST) {
         this.report("burst-raised", { burst: s.burst!.text }, s.burst!.span);
         burst = MIN_BURST;
+      }
+      if (burst !== undefined && rate !== undefined && (burst * 8) / rate > 250) {
+        this.report("burst-too-long", { burst: s.burst!.text, rate: s.rate.text }, s.burst!.span);
       }
       if (this.diagnostics.slice(before).some((d) => d.severity === "error") || rate === undefined || ceil === undefined) return undefined;
       return { kind: "shape", origin, direction: s.direction, targets, rate, ceil, burst, prio };

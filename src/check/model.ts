@@ -15,12 +15,28 @@ export interface Machine {
   readonly vpnRole?: "hub" | "peer";
 }
 
+export interface VpnMember {
+  readonly name: string;
+  readonly role: "hub" | "peer";
+  readonly overlay: readonly Prefix[];
+  /** base64, validated; absent only for a hub of a VPN without peers */
+  readonly publicKey?: string;
+  /** where it can be reached: the hub always, a peer when it has a fixed address */
+  readonly endpoint?: { readonly host: string; readonly port: number; readonly family?: Family };
+  /** seconds; for peers behind NAT */
+  readonly keepalive?: number;
+  readonly tunnel: "full" | "split";
+}
+
 export interface VpnModel {
   readonly name: string;
   readonly iface: string;
   readonly networks: readonly Prefix[];
   readonly hub: string;
   readonly listenPort: number;
+  readonly members: readonly VpnMember[];
+  /** the tunnel's MTU: the underlay's less WireGuard's overhead */
+  readonly mtu: number;
   readonly span: Span;
 }
 

@@ -183,6 +183,14 @@ export const catalogue = {
     "E0505", "error", (p) => `invalid interface name \`${p.name}\`: ${p.reason}`,
     "Linux interface names are 1-15 characters without `/`, `:` or white space.",
   ),
+  "hub-without-key": entry<{ name: string }>(
+    "E0512", "error", (p) => `hub \`${p.name}\` has no public key, so its peers cannot be configured`,
+    "Every peer's WireGuard config names the hub's public key; declare it with `key \"…\"` on the hub.",
+  ),
+  "tunnel-mtu-too-small": entry<{ mtu: number; underlay: number }>(
+    "E0513", "error", (p) => `the tunnel's MTU would be ${p.mtu} (underlay ${p.underlay}), below the 1280 that IPv6 needs`,
+    "WireGuard takes 60 (IPv4) or 80 (IPv6) bytes of the underlay's MTU; a VPN with an IPv6 network needs a tunnel MTU of at least 1280.",
+  ),
   "second-masquerade": entry(
     "E0510", "error", () => "the VPN is already masqueraded",
     "One `masquerade vpn` statement says how VPN traffic leaves the hub; a second one would silently replace it.",
@@ -262,6 +270,34 @@ export const catalogue = {
   "out-of-range": entry<{ what: string; value: string; range: string }>(
     "E0707", "error", (p) => `${p.what} ${p.value} is out of range (${p.range})`,
     "A shaping or delay parameter is outside what tc accepts.",
+  ),
+  "too-many-classes": entry<{ device: string; count: number; limit: number }>(
+    "E0709", "error", (p) => `${p.count} shaping classes on \`${p.device}\`, more than ${p.limit}`,
+    "Each class needs its own u32 filter priorities, of which a device has about 2000; group targets into fewer classes.",
+  ),
+  "unknown-link-interface": entry<{ iface: string; known: string }>(
+    "E0710", "error", (p) => `the hub has no interface \`${p.iface}\` (it has ${p.known})`,
+    "`link IFACE RATE` declares the capacity of one of the hub's interfaces: the VPN interface or one named with `host HUB ADDRESS on IFACE`.",
+  ),
+  "hub-interface-assumed": entry<{ hub: string }>(
+    "W0711", "warning", (p) => `the hub \`${p.hub}\` names no physical interface; \`eth0\` is assumed`,
+    "Shaping and early drop act on the hub's physical interface; name it with `host HUB ADDRESS on IFACE`.",
+  ),
+  "delay-partly-hidden": entry<{ delay: string; shape: string }>(
+    "W0712", "warning", (p) => `part of the traffic of the delay at ${p.delay} is taken first by the shaping class at ${p.shape}, which gets no delay`,
+    "Shaping classes match first; a delay reaches the traffic of a class only when it covers all of the class's addresses.",
+  ),
+  "duplicate-option": entry<{ option: string }>(
+    "E0713", "error", (p) => `\`${p.option}\` is given twice`,
+    "Each option of a statement is given at most once.",
+  ),
+  "burst-too-long": entry<{ burst: string; rate: string }>(
+    "E0714", "error", (p) => `a burst of ${p.burst} lasts over 250 s at ${p.rate}; the kernel cannot hold it`,
+    "HTB keeps a burst as time at the class's rate in 32 bits of 64 ns ticks (about 275 s).",
+  ),
+  "reserved-interface-name": entry<{ name: string }>(
+    "E0715", "error", (p) => `\`${p.name}\` is a name wgpc gives its own ifb devices`,
+    "Interfaces named wgpc-ifb… are created by the tc batch for shaping traffic that arrives; a real interface cannot have such a name.",
   ),
   "duplicate-link": entry<{ iface: string }>(
     "E0708", "error", (p) => `the capacity of \`${p.iface}\` is already declared`,

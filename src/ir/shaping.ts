@@ -26,6 +26,13 @@ export interface ShapingOptions {
 }
 
 const quantumFor = (rate: number) => Math.min(MAX_QUANTUM, Math.max(MIN_QUANTUM, Math.floor(rate / 8 / R2Q)));
+// Bursts are always written: tc's own default comes out as 0 bytes at 8gbit
+// and more. One millisecond at the rate, and never less than a frame.
+const MIN_BURST = 1600;
+const burstFor = (rate: number) => Math.max(MIN_BURST, Math.ceil(rate / 8 / 1000));
+// each class takes two filter priorities, and u32 has about 2000 per device
+export const MAX_CLASSES = 1000;
+const MIN_RATE = 8;
 
 interface DraftClass {
   readonly origin: Origin;
@@ -96,13 +103,22 @@ export function lowerShaping(policy: CheckedPolicy, host: string, options: Shapi
   for (const d of [...devices.values()].sort((a, b) => a.device.localeCompare(b.device))) {
     const link = policy.links.get(d.iface) ?? DEFAULT_LINK;
     const guaranteed = d.shapes.reduce((sum, c) => sum + (c.shaping.kind === "shape" ? c.shaping.rate : 0), 0);
+    const count = d.shapes.length + d.delays.length;
+    if (count > MAX_CLASSES) {
+      diagnostics.push(diagnostic("too-many-classes", { device: d.device, count, limit: MAX_CLASSES }, (d.shapes[0] ?? d.delays[0])!.origin.span));
+      continue;
+    }
     if (guaranteed > link) {
       diagnostics.push(
         diagnostic(
           "link-oversubscribed",
           { iface: d.device, total: formatRate(guaranteed), link: formatRate(link), classes: d.shapes.map((c) => c.origin.label).join(", ") },
           d.shapes[0]!.origin.span,
-          { related: d.shapes.slice(1).map((c) => ({ message: "also guaranteed here", span: c.origin.span })) },
+          {
+            related: d.shapes
+              .filter((c, i) => i > 0 && c.origin.span !== d.shapes[0]!.origin.span)
+              .map((c) => ({ message: "also guaranteed here", span: c.origin.span })),
+          },
         ),
       );
       continue;
@@ -113,6 +129,15 @@ export function lowerShaping(policy: CheckedPolicy, host: string, options: Shapi
         ? { kind: "netem", delay: delay.shaping.delay, jitter: delay.shaping.jitter, loss: delay.shaping.loss }
         : undefined;
     };
+    for (const delay of d.delays) {
+      for (const c of d.shapes) {
+        const overlaps = delay.matches.some((p) => c.matches.some((m) => prefixesOverlap(p, m)));
+        const covered = c.matches.every((m) => delay.matches.some((p) => prefixContains(p, m)));
+        if (overlaps && !covered) {
+          diagnostics.push(diagnostic("delay-partly-hidden", { delay: delay.origin.label, shape: c.origin.label }, delay.origin.span));
+        }
+      }
+    }
     const plain: Leaf = { kind: "plain", qdisc: options.leafQdisc };
     const minor = (i: number) => (FIRST_CLASS + i).toString(16);
     const classes: ShapeClass[] = [
@@ -123,7 +148,8 @@ export function lowerShaping(policy: CheckedPolicy, host: string, options: Shapi
           label: c.label,
           rate: s.rate,
           ceil: s.ceil,
-          burst: s.burst,
+          burst: s.burst ?? burstFor(s.rate),
+          cburst: burstFor(s.ceil),
           prio: s.prio,
           quantum: quantumFor(s.rate),
           leaf: covering(c) ?? plain,
@@ -133,27 +159,39 @@ export function lowerShaping(policy: CheckedPolicy, host: string, options: Shapi
       ...d.delays.map((c, i): ShapeClass => {
         const s = c.shaping as Extract<CheckedShaping, { kind: "delay" }>;
         // a delay guarantees nothing: a small share, up to the whole link
-        const rate = Math.max(8, Math.floor(link / 100));
+        const rate = Math.max(MIN_RATE, Math.floor(link / 100));
         return {
           minor: minor(d.shapes.length + i),
           label: c.label,
           rate,
           ceil: link,
+          burst: burstFor(rate),
+          cburst: burstFor(link),
           quantum: quantumFor(rate),
           leaf: { kind: "netem", delay: s.delay, jitter: s.jitter, loss: s.loss },
           matches: c.matches,
         };
       }),
     ];
-    const fallbackRate = Math.max(link - guaranteed, Math.floor(link / 100));
+    const fallbackRate = Math.max(link - guaranteed, Math.floor(link / 100), MIN_RATE);
     result.push({
       device: d.device,
       redirectFrom: d.redirectFrom,
       matchOn: d.matchOn,
       link,
       r2q: R2Q,
-      root: { minor: "1", label: "link", rate: link, ceil: link, quantum: quantumFor(link), leaf: plain, matches: [] },
-      fallback: { minor: "2", label: "everything else", rate: fallbackRate, ceil: link, quantum: quantumFor(fallbackRate), leaf: plain, matches: [] },
+      root: { minor: "1", label: "link", rate: link, ceil: link, burst: burstFor(link), cburst: burstFor(link), quantum: quantumFor(link), leaf: plain, matches: [] },
+      fallback: {
+        minor: "2",
+        label: "everything else",
+        rate: fallbackRate,
+        ceil: link,
+        burst: burstFor(fallbackRate),
+        cburst: burstFor(link),
+        quantum: quantumFor(fallbackRate),
+        leaf: plain,
+        matches: [],
+      },
       classes,
     });
   }

@@ -87,7 +87,9 @@ export interface ShapeClass {
   /** bits per second */
   readonly rate: number;
   readonly ceil: number;
-  readonly burst?: number;
+  /** bytes at rate and at ceil */
+  readonly burst: number;
+  readonly cburst: number;
   readonly prio?: number;
   /** bytes: within 1514-200000 so that HTB neither warns nor clamps */
   readonly quantum: number;

@@ -24,7 +24,8 @@ const RATE_UNITS: Record<string, number> = {
   "gbyte/s": 8e9,
 };
 
-const AMBIGUOUS_RATE = /^([kmgt]?)(bps|b\/s)$/i;
+// bytes or bits? `mbps`, `MB/s`, `Mb`, `kibps`: tc and people read these differently
+const AMBIGUOUS_RATE = /^([kmgt]?)i?(bps|b\/s|b)$/i;
 
 /** A rate in bits per second. */
 export function parseRate(text: string): UnitResult<number> {
@@ -45,7 +46,11 @@ export function parseRate(text: string): UnitResult<number> {
   if (factor === undefined) {
     return { ok: false, reason: `unknown rate unit \`${unit}\``, help: "rates are written in bit, kbit, mbit, gbit, tbit (or kibit…tibit, or kbyte/s…gbyte/s)" };
   }
-  const bits = Math.round(n * factor);
+  const exact = n * factor;
+  const bits = Math.round(exact);
+  if (Math.abs(exact - bits) > 1e-9 * exact + 1e-9) {
+    return { ok: false, reason: `\`${text}\` is not a whole number of bits per second`, help: `write \`${bits}bit\`` };
+  }
   if (bits < 8) return { ok: false, reason: "a rate must be at least 8bit" };
   if (bits > 4e12) return { ok: false, reason: "a rate above 4tbit is not a link this compiler can shape" };
   return { ok: true, value: bits };

@@ -62,6 +62,7 @@ export interface PeerDecl {
   readonly key: Word;
   readonly endpoint?: Endpoint;
   readonly keepalive?: Word;
+  readonly tunnel: "full" | "split";
   readonly span: Span;
 }
 

@@ -98,8 +98,9 @@ export function parsePolicy(file: number, text: string): ParseResult {
   const { cst, errors } = parseTokens(lexed.tokens);
   if (errors.length > 0) return { diagnostics: [parseDiagnostic(file, text, lexed.tokens, errors[0]!)] };
   const comments = (lexed.groups.comments ?? []).map((t) => ({ text: t.image, span: tokenSpan(file, t) }));
-  const statements = new AstBuilder(file).policy(cst as C.PolicyCstNode);
-  return { ast: { file, statements, comments }, diagnostics: [] };
+  const builder = new AstBuilder(file);
+  const statements = builder.policy(cst as C.PolicyCstNode);
+  return { ast: { file, statements, comments }, diagnostics: builder.diagnostics };
 }
 
 function tokenSpan(file: number, token: IToken): A.Span {
@@ -112,7 +113,14 @@ function unquote(image: string): string {
 }
 
 class AstBuilder {
+  readonly diagnostics: Diagnostic[] = [];
+
   constructor(private readonly file: number) {}
+
+  /** An option the grammar lets repeat, given twice: the second is an error. */
+  private once(option: string, tokens: readonly IToken[] | undefined): void {
+    if (tokens && tokens.length > 1) this.diagnostics.push(diagnostic("duplicate-option", { option }, tokenSpan(this.file, tokens[1]!)));
+  }
 
   private span(node: CstNode): A.Span {
     const loc = node.location!;
@@ -180,6 +188,8 @@ class AstBuilder {
 
   private hubItem(node: C.HubItemCstNode): A.HubDecl {
     const c = node.children;
+    this.once("endpoint", c.Kw_endpoint);
+    this.once("key", c.Kw_key);
     return {
       kind: "hub",
       name: this.word(c.Name[0]!),
@@ -192,6 +202,9 @@ class AstBuilder {
 
   private peerItem(node: C.PeerItemCstNode): A.PeerDecl {
     const c = node.children;
+    this.once("endpoint", c.Kw_endpoint);
+    this.once("keepalive", c.Kw_keepalive);
+    this.once("tunnel", c.Kw_tunnel);
     return {
       kind: "peer",
       name: this.word(c.Name[0]!),
@@ -199,6 +212,7 @@ class AstBuilder {
       key: this.stringWord(c.String[0]!),
       endpoint: c.endpoint ? this.endpoint(c.endpoint[0]!) : undefined,
       keepalive: c.keepalive ? this.word(c.keepalive[0]!) : undefined,
+      tunnel: c.tunnel?.[0]?.image === "full" ? "full" : "split",
       span: this.span(node),
     };
   }
@@ -347,6 +361,9 @@ class AstBuilder {
 
   private shapeStmt(node: C.ShapeStmtCstNode): A.Statement {
     const c = node.children;
+    this.once("ceil", c.Kw_ceil);
+    this.once("burst", c.Kw_burst);
+    this.once("prio", c.Kw_prio);
     return {
       kind: "shape",
       each: c.Kw_each !== undefined,
@@ -362,6 +379,8 @@ class AstBuilder {
 
   private delayStmt(node: C.DelayStmtCstNode): A.Statement {
     const c = node.children;
+    this.once("jitter", c.Kw_jitter);
+    this.once("loss", c.Kw_loss);
     return {
       kind: "delay",
       direction: this.direction(c.direction),

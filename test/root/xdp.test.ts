@@ -31,7 +31,7 @@ const addr = (text: string) => {
 
 const HUB = `vpn lab on wg0 {
   network 192.168.4.0/24, fd00:4::/64
-  hub vpn-core 192.168.4.1, fd00:4::1 endpoint 10.0.123.2:51820
+  hub vpn-core 192.168.4.1, fd00:4::1 endpoint 10.0.123.2:51820 key "wohuCPBh1+tIOgmVp9ydob7gVOs+XjVaY1CFSWyIB7A="
   peer client-a 192.168.4.2, fd00:4::2 key "GScAjChApo0b8IgTi31qCEd1Ya1SiVqNK219TiOYL2I="
 }
 host vpn-core 10.0.123.2, 2001:db8:123::2 on eth0

@@ -97,7 +97,7 @@ export function policySource(shape: PolicyShape): string {
   const lines: string[] = [];
   if (shape.withVpn) {
     lines.push("vpn lab on wg0 {", "  network 10.8.0.0/24, fd00:8::/64");
-    lines.push(`  hub ${HUB.name} ${HUB.overlay.join(", ")} endpoint ${HUB.physical[0]}:51820`);
+    lines.push(`  hub ${HUB.name} ${HUB.overlay.join(", ")} endpoint ${HUB.physical[0]}:51820 key "${KEY}"`);
     for (const p of PEERS) lines.push(`  peer ${p.name} ${p.overlay.join(", ")} key "${KEY}"`);
     lines.push("}");
   }

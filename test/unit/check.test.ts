@@ -14,7 +14,7 @@ describe("names", () => {
 
   it("lets a host and a VPN member share a name: they are one machine", () => {
     const r = compileText(
-      'vpn v on wg0 {\n network 10.9.0.0/24\n hub gw 10.9.0.1 endpoint 192.0.2.1:51820\n}\nhost gw 192.0.2.1\n',
+      'vpn v on wg0 {\n network 10.9.0.0/24\n hub gw 10.9.0.1 endpoint 192.0.2.1:51820 key "wohuCPBh1+tIOgmVp9ydob7gVOs+XjVaY1CFSWyIB7A="\n}\nhost gw 192.0.2.1\n',
     );
     expect(rendered(r)).toBe("");
     expect(r.bundles!.map((b) => b.host)).toEqual(["gw"]);

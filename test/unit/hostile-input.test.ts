@@ -119,7 +119,7 @@ describe("expectations are exact, not sampled", () => {
   });
 
   it("counts VPN members as part of `any`", () => {
-    const vpn = "vpn v on wg0 {\n network 10.9.0.0/24\n hub gw 10.9.0.1 endpoint 192.0.2.1:51820\n peer p 10.9.0.2 key \"GScAjChApo0b8IgTi31qCEd1Ya1SiVqNK219TiOYL2I=\"\n}\nhost gw 192.0.2.1\n";
+    const vpn = "vpn v on wg0 {\n network 10.9.0.0/24\n hub gw 10.9.0.1 endpoint 192.0.2.1:51820 key \"wohuCPBh1+tIOgmVp9ydob7gVOs+XjVaY1CFSWyIB7A=\"\n peer p 10.9.0.2 key \"GScAjChApo0b8IgTi31qCEd1Ya1SiVqNK219TiOYL2I=\"\n}\nhost gw 192.0.2.1\n";
     expect(codes(`${vpn}allow vpn -> p:22/tcp\nexpect any -> any:22/tcp deny\n`)).toEqual(["E0605"]);
   });
 });

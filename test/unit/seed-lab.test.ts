@@ -98,8 +98,8 @@ describe("the seed lab", () => {
     expect(tc).toContain("qdisc replace dev wg0 root handle 1: htb default 2 r2q 10");
     expect(tc).toMatch(/# policy\.wgp:\d+ delay to vpn\nclass replace dev wg0 parent 1:1 classid 1:(\w+) htb .*\nqdisc replace dev wg0 parent 1:\1 handle \1: netem delay 500ms\n/);
     expect(tc).toContain("filter add dev wg0 parent 1: protocol ip prio 16 u32 match ip dst 192.168.4.0/24 flowid 1:13");
-    expect(tc).toMatch(/class replace dev wg0 parent 1:1 classid 1:10 htb rate 100mbit ceil 200mbit quantum 200000\nqdisc replace dev wg0 parent 1:10 handle 10: netem delay 500ms/);
-    expect(tc).toMatch(/class replace dev eth0 parent 1:1 classid 1:10 htb rate 100mbit ceil 200mbit quantum 200000\nqdisc replace dev eth0 parent 1:10 handle 10: fq_codel/);
+    expect(tc).toMatch(/class replace dev wg0 parent 1:1 classid 1:10 htb rate 100mbit ceil 200mbit burst 12500 cburst 25000 quantum 200000\nqdisc replace dev wg0 parent 1:10 handle 10: netem delay 500ms/);
+    expect(tc).toMatch(/class replace dev eth0 parent 1:1 classid 1:10 htb rate 100mbit ceil 200mbit burst 12500 cburst 25000 quantum 200000\nqdisc replace dev eth0 parent 1:10 handle 10: fq_codel/);
     expect(tc.match(/htb rate 20mbit ceil 20mbit/g)).toHaveLength(2);
     // only the hub shapes
     expect(result.bundles!.filter((b) => b.artifacts.some((a) => a.path === "tc.batch")).map((b) => b.host)).toEqual(["vpn-core"]);

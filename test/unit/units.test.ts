@@ -54,7 +54,7 @@ describe("sizes, durations, percentages", () => {
 });
 
 describe("shaping diagnostics", () => {
-  const vpn = 'vpn v on wg0 {\n network 10.9.0.0/24\n hub gw 10.9.0.1 endpoint 192.0.2.1:51820\n peer p 10.9.0.2 key "GScAjChApo0b8IgTi31qCEd1Ya1SiVqNK219TiOYL2I="\n}\nhost gw 192.0.2.1\n';
+  const vpn = 'vpn v on wg0 {\n network 10.9.0.0/24\n hub gw 10.9.0.1 endpoint 192.0.2.1:51820 key "wohuCPBh1+tIOgmVp9ydob7gVOs+XjVaY1CFSWyIB7A="\n peer p 10.9.0.2 key "GScAjChApo0b8IgTi31qCEd1Ya1SiVqNK219TiOYL2I="\n}\nhost gw 192.0.2.1\n';
   it("points at an ambiguous rate", () => {
     expect(rendered(compileText(`${vpn}shape p 100mbps\n`))).toContain(
       "policy.wgp:7:9: error[E0701]: `mbps` is ambiguous: tc reads it as mbytes per second, many people as mbits per second",
@@ -84,5 +84,43 @@ describe("shaping diagnostics", () => {
     for (const q of quanta) expect(q).toBeGreaterThanOrEqual(1514), expect(q).toBeLessThanOrEqual(200000);
     expect(tc).not.toMatch(/bps/);
     expect(tc.match(/r2q/g)!.length).toBe(1);
+  });
+});
+
+describe("shaping limits found by trying to break them", () => {
+  const KEY = "wohuCPBh1+tIOgmVp9ydob7gVOs+XjVaY1CFSWyIB7A=";
+  const peers = (n: number) => Array.from({ length: n }, (_, i) => ` peer p${i} 10.${Math.floor((i + 2) / 250)}.0.${((i + 2) % 250) + 1} key "${KEY}"`).join("\n");
+  const hub = (body = "", on = " on eth0") =>
+    `vpn v on wg0 {\n network 10.0.0.0/8\n hub gw 10.255.0.1 endpoint 192.0.2.1:51820 key "${KEY}"\n${body}\n}\nhost gw 192.0.2.1${on}\n`;
+  const codes = (text: string) => compileText(text).diagnostics.map((d) => d.code);
+
+  it("keeps the fallback class at 8bit or more", () => {
+    const r = compileText(`${hub(peers(1))}link wg0 16bit\nshape p0 16bit\n`);
+    const tc = r.bundles!.find((b) => b.host === "gw")!.artifacts.find((a) => a.path === "tc.batch")!.text;
+    expect(tc).toMatch(/classid 1:2 htb rate 8bit /);
+  });
+
+  it("refuses more classes on a device than u32 has priorities for", () => {
+    expect(codes(`${hub(peers(1001))}shape each vpn 10kbit\n`)).toContain("E0709");
+  }, 30_000);
+
+  it("refuses `link` on an interface the hub does not have, and says when it assumes eth0", () => {
+    expect(codes(`${hub(peers(1))}link eht0 100mbit\n`)).toEqual(["E0710"]);
+    expect(codes(`${hub(peers(1), "")}shape p0 1mbit\n`)).toEqual(["W0711"]);
+  });
+
+  it("warns when a shaping class takes part of a delay's traffic", () => {
+    expect(codes(`${hub(peers(1))}shape 10.0.0.0/25 10mbit\ndelay p0 10ms\n`)).toEqual(["W0712"]);
+  });
+
+  it("refuses an option given twice, a burst the kernel cannot hold, a reserved interface name and a fractional rate", () => {
+    expect(codes(`${hub(peers(1))}shape p0 10mbit ceil 20mbit ceil 30mbit\n`)).toEqual(["E0713"]);
+    expect(codes(`${hub(peers(1))}shape p0 8bit burst 2kb\n`)).toEqual(["E0714"]);
+    expect(codes(`${hub(peers(1), " on wgpc-ifb0")}\n`)).toContain("E0715");
+    expect(codes(`${hub(peers(1))}shape p0 1.123456789mbit\n`)).toEqual(["E0701"]);
+  });
+
+  it.each(["10kibps", "10Mb", "10MB", "10MiB/s"])("calls %s ambiguous", (text) => {
+    expect(parseRate(text)).toMatchObject({ ok: false, reason: expect.stringContaining("is ambiguous") });
   });
 });

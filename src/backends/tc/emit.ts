@@ -20,8 +20,7 @@ function leafText(leaf: Leaf): string {
 }
 
 function classLine(dev: string, parent: string, c: ShapeClass): string {
-  const parts = [`class replace dev ${dev} parent ${parent} classid 1:${c.minor} htb rate ${formatRate(c.rate)} ceil ${formatRate(c.ceil)}`];
-  if (c.burst !== undefined) parts.push(`burst ${c.burst}`);
+  const parts = [`class replace dev ${dev} parent ${parent} classid 1:${c.minor} htb rate ${formatRate(c.rate)} ceil ${formatRate(c.ceil)} burst ${c.burst} cburst ${c.cburst}`];
   if (c.prio !== undefined) parts.push(`prio ${c.prio}`);
   parts.push(`quantum ${c.quantum}`);
   return parts.join(" ");
@@ -33,7 +32,7 @@ function deviceLines(d: ShapedDevice): string[] {
     `# ${dev}: ${formatRate(d.link)} link${d.redirectFrom ? `, traffic arriving on ${d.redirectFrom}` : ""}`,
     `qdisc replace dev ${dev} root handle ${PLACEHOLDER_ROOT} pfifo`,
     `qdisc replace dev ${dev} root handle 1: htb default ${d.fallback.minor} r2q ${d.r2q}`,
-    `class replace dev ${dev} parent 1: classid 1:${d.root.minor} htb rate ${formatRate(d.link)} ceil ${formatRate(d.link)} quantum ${d.root.quantum}`,
+    classLine(dev, "1:", d.root),
     `# ${d.fallback.label}`,
     classLine(dev, "1:1", d.fallback),
     `qdisc replace dev ${dev} parent 1:${d.fallback.minor} handle ${d.fallback.minor}: ${leafText(d.fallback.leaf)}`,
