@@ -50,19 +50,19 @@ describe("wgpc compile", () => {
     const r = wgpc("compile", SEED, "-o", "out");
     expect(r.code).toBe(0);
     expect(r.out).toContain(
-      "wrote out/vpn-core/: iptables.rules, ip6tables.rules, ruleset.nft, tc.batch, xdp/wgpc_xdp.c, xdp/wgpc_xdp.h, xdp/load.sh, xdp/eth0/maps.batch, xdp/eth0/maps.json",
+      "wrote out/vpn-core/: iptables.rules, ip6tables.rules, ruleset.nft, tc.batch, xdp/wgpc_xdp.c, xdp/wgpc_xdp.h, xdp/load.sh, xdp/eth0/maps.batch, xdp/eth0/maps.json, wg0.conf",
     );
-    expect(r.out).toContain("wrote out/client-a/: iptables.rules, ip6tables.rules, ruleset.nft\n");
-    expect(r.out).toContain("(3 hosts, targets: iptables, nftables, tc, xdp, 4 expectations hold)");
+    expect(r.out).toContain("wrote out/client-a/: iptables.rules, ip6tables.rules, ruleset.nft, wg0.conf\n");
+    expect(r.out).toContain("(3 hosts, targets: iptables, nftables, tc, xdp, wireguard, 4 expectations hold)");
     for (const host of ["client-a", "client-b"]) {
-      expect(fs.readdirSync(path.join(tmp, "out", host)).sort()).toEqual(["ip6tables.rules", "iptables.rules", "ruleset.nft"]);
+      expect(fs.readdirSync(path.join(tmp, "out", host)).sort()).toEqual(["ip6tables.rules", "iptables.rules", "ruleset.nft", "wg0.conf"]);
     }
-    expect(fs.readdirSync(path.join(tmp, "out", "vpn-core")).sort()).toEqual(["ip6tables.rules", "iptables.rules", "ruleset.nft", "tc.batch", "xdp"]);
+    expect(fs.readdirSync(path.join(tmp, "out", "vpn-core")).sort()).toEqual(["ip6tables.rules", "iptables.rules", "ruleset.nft", "tc.batch", "wg0.conf", "xdp"]);
     // the load script can be run as it is
     expect(fs.statSync(path.join(tmp, "out/vpn-core/xdp/load.sh")).mode & 0o111).toBe(0o111);
     const manifest = JSON.parse(fs.readFileSync(path.join(tmp, "out/manifest.json"), "utf8"));
     expect(manifest.compiler).toEqual({ name: "wgpc", version: "0.1.0" });
-    expect(manifest.outputs).toHaveLength(15);
+    expect(manifest.outputs).toHaveLength(18);
     for (const o of manifest.outputs) {
       const bytes = fs.readFileSync(path.join(tmp, "out", o.path));
       expect(createHash("sha256").update(bytes).digest("hex")).toBe(o.sha256);
@@ -162,7 +162,7 @@ describe("wgpc check and usage", () => {
     [["frobnicate"], "unknown command `frobnicate`"],
     [["compile"], "`wgpc compile` needs at least one policy file"],
     [["compile", "missing.wgp"], "cannot read `missing.wgp`: no such file"],
-    [["compile", SEED, "--target", "pf"], "unknown target `pf` (known: iptables, nftables, tc, xdp)"],
+    [["compile", SEED, "--target", "pf"], "unknown target `pf` (known: iptables, nftables, tc, xdp, wireguard)"],
     [["compile", SEED, "--bogus"], "error[E0001]: unknown option `--bogus`"],
     [["compile", SEED, "--host", "nobody"], "no machine called `nobody` in the policy"],
   ])("exits 2 on %j", (args, message) => {

@@ -39,6 +39,6 @@ describe("the registry", () => {
   it("names each backend once", () => {
     const names = backends.map((b) => b.name);
     expect(new Set(names).size).toBe(names.length);
-    expect(names).toEqual(["iptables", "nftables", "tc", "xdp"]);
+    expect(names).toEqual(["iptables", "nftables", "tc", "xdp", "wireguard"]);
   });
 });

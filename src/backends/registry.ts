@@ -5,8 +5,9 @@ import { iptablesBackend } from "./iptables/emit.js";
 import { nftablesBackend } from "./nftables/emit.js";
 import { tcBackend } from "./tc/emit.js";
 import { xdpBackend } from "./xdp/emit.js";
+import { wireguardBackend } from "./wireguard/emit.js";
 
-export const backends: readonly Backend[] = [iptablesBackend, nftablesBackend, tcBackend, xdpBackend];
+export const backends: readonly Backend[] = [iptablesBackend, nftablesBackend, tcBackend, xdpBackend, wireguardBackend];
 
 export const backendNames = (): string[] => backends.map((b) => b.name);
 

@@ -8,6 +8,7 @@ import type { CheckedPolicy, CheckedRule, DestAtom, Machine } from "../check/mod
 import type { Chain, FamilyIr, HostIr, IfaceMatch, IrRule, Match, RuleOrigin, Section, ShapedDevice, Verdict } from "./types.js";
 import { dropRepeatedRules, mergeMatchesBy } from "./passes.js";
 import type { XdpProgram } from "./early.js";
+import { lowerWireguard } from "./wireguard.js";
 
 const ESSENTIAL_ICMP: Record<Family, number[]> = {
   // destination-unreachable (incl. fragmentation-needed), time-exceeded, parameter-problem
@@ -251,7 +252,14 @@ class HostLowering {
 
   lower(): HostIr {
     const families = { 4: this.family(4), 6: this.family(6) };
-    return { name: this.machine.name, families, placed: this.placed, shaping: this.shaping, early: this.early };
+    return {
+      name: this.machine.name,
+      families,
+      placed: this.placed,
+      shaping: this.shaping,
+      early: this.early,
+      wireguard: lowerWireguard(this.policy, this.machine.name),
+    };
   }
 }
 

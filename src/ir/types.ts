@@ -3,6 +3,7 @@
 import type { Family, Prefix } from "../net/address.js";
 import type { L4 } from "../net/services.js";
 import type { XdpProgram } from "./early.js";
+import type { WgConfig } from "./wireguard.js";
 
 export type Hook = "input" | "forward" | "output" | "postrouting";
 export const FILTER_HOOKS = ["input", "forward", "output"] as const;
@@ -126,4 +127,6 @@ export interface HostIr {
   readonly shaping: readonly ShapedDevice[];
   /** XDP early-drop programs on this machine's interfaces (the hub's), empty elsewhere */
   readonly early: readonly XdpProgram[];
+  /** the machine's WireGuard interface, when it is a VPN member */
+  readonly wireguard?: WgConfig;
 }
