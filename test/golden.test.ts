@@ -13,6 +13,8 @@ import { allPolicies, ROOT, rendered } from "./support/compile.js";
 const GOLDEN = path.join(ROOT, "test/golden");
 const update = process.env.UPDATE_GOLDEN === "1";
 const policies = allPolicies().filter((p) => p.name !== "example-atlas-lab");
+// the fixed XDP program is bpf-runtime/ itself (test/unit/xdp-maps.test.ts keeps the copy exact)
+const FIXED = new Set(["xdp/wgpc_xdp.c", "xdp/wgpc_xdp.h"]);
 
 describe.each(backends.map((b) => [b.name, b] as const))("golden output of %s", (name, backend) => {
   it.each(policies.map((p) => [p.name, p.file] as const))("%s", (caseName, file) => {
@@ -21,7 +23,7 @@ describe.each(backends.map((b) => [b.name, b] as const))("golden output of %s", 
     const dir = path.join(GOLDEN, name, caseName);
     const expected = new Set<string>();
     for (const bundle of result.bundles!) {
-      for (const a of bundle.artifacts) {
+      for (const a of bundle.artifacts.filter((x) => !FIXED.has(x.path))) {
         const goldenFile = path.join(dir, bundle.host, a.path);
         expected.add(goldenFile);
         if (update) {
