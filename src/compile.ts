@@ -12,6 +12,7 @@ import { evaluateExpectations } from "./ir/expect.js";
 import type { Artifact, Backend } from "./backends/types.js";
 import { diagnostic, hasErrors, type Diagnostic } from "./diagnostics/diagnostic.js";
 import { VERSION } from "./version.js";
+import { withApplyScript } from "./bundle/apply-script.js";
 
 export interface HostBundle {
   readonly host: string;
@@ -66,9 +67,8 @@ export function compile(paths: readonly string[], reader: FileReader, stdlibDir:
   diagnostics.push(...unenforcedRules(policy, hosts), ...evaluateExpectations(policy, hosts));
   if (hasErrors(diagnostics)) return { sources, diagnostics, policy, hosts };
   const selected = options.hosts ? hosts.filter((h) => options.hosts!.includes(h.name)) : hosts;
-  const bundles = selected.map((host) => ({
-    host: host.name,
-    artifacts: options.targets.flatMap((b) => b.emit(host, { version: VERSION })),
-  }));
+  const bundles = selected.map((host) =>
+    withApplyScript({ host: host.name, artifacts: options.targets.flatMap((b) => b.emit(host, { version: VERSION })) }, policy.vpn?.hub === host.name),
+  );
   return { sources, diagnostics, policy, hosts, bundles };
 }

@@ -159,6 +159,7 @@ function loadScript(host: HostIr, context: EmitContext): string {
 #   load.sh attach [IFACE...]   compile, load, pin, fill the maps, attach
 #   load.sh update [IFACE...]   replace the maps' contents; the program stays
 #   load.sh detach [IFACE...]   detach and unpin
+#   load.sh ensure [IFACE...]   attach where nothing is pinned yet, update elsewhere
 # Needs clang, bpftool and ip (iproute2). Pins live under \${WGPC_BPFFS:-/sys/fs/bpf/wgpc}/<iface>/.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -203,13 +204,17 @@ detach() {
   rm -rf "\${PIN:?}/$1"
 }
 
+ensure() {
+  if [ -e "$PIN/$1/prog" ]; then update "$1"; else attach "$1"; fi
+}
+
 action="\${1:-}"
 [ $# -gt 0 ] && shift
 targets="$*"
 [ -n "$targets" ] || targets=$(for e in $ALL; do printf '%s ' "\${e%%:*}"; done)
 case "$action" in
-  attach|update|detach) for i in $targets; do field "$i" 1 >/dev/null; "$action" "$i"; done ;;
-  *) echo "usage: $0 attach|update|detach [IFACE...]" >&2; exit 2 ;;
+  attach|update|detach|ensure) for i in $targets; do field "$i" 1 >/dev/null; "$action" "$i"; done ;;
+  *) echo "usage: $0 attach|update|detach|ensure [IFACE...]" >&2; exit 2 ;;
 esac
 `;
 }

@@ -1,0 +1,71 @@
+// The per-host apply script and the checksums it verifies first. Both are
+// derived from the host's artifacts alone, so they are pure too.
+import { createHash } from "node:crypto";
+import type { Artifact } from "../backends/types.js";
+import type { HostBundle } from "../compile.js";
+
+const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest("hex");
+
+function applyScript(host: string, paths: ReadonlySet<string>, isHub: boolean, ifbs: readonly string[]): string {
+  const has = (p: string) => paths.has(p);
+  const lines = [
+    "#!/bin/sh",
+    `# Applies the wgpc bundle of ${host}, one datapath after the other:`,
+    "# firewall (nft -f, or iptables-restore), then tc, then the XDP maps.",
+    "#   apply.sh [--dry-run] [--firewall nftables|iptables]",
+    "# --dry-run only validates. Nothing runs if a file differs from SHA256SUMS.",
+    "set -eu",
+    'HERE=$(cd "$(dirname "$0")" && pwd)',
+    'cd "$HERE"',
+    `FIREWALL=${has("ruleset.nft") || !has("iptables.rules") ? "nftables" : "iptables"}`,
+    "DRY=0",
+    'while [ $# -gt 0 ]; do',
+    '  case "$1" in',
+    "    --dry-run) DRY=1 ;;",
+    '    --firewall) shift; FIREWALL="${1:-}" ;;',
+    '    *) echo "usage: $0 [--dry-run] [--firewall nftables|iptables]" >&2; exit 2 ;;',
+    "  esac",
+    "  shift",
+    "done",
+    'case "$FIREWALL" in nftables|iptables) ;; *) echo "unknown firewall: $FIREWALL" >&2; exit 2 ;; esac',
+    'if ! sha256sum --quiet --strict -c SHA256SUMS; then echo "refusing to apply: files differ from SHA256SUMS" >&2; exit 3; fi',
+    'if [ "$FIREWALL" = nftables ] && [ ! -f ruleset.nft ]; then echo "this bundle has no nftables script; use --firewall iptables" >&2; exit 2; fi',
+    'if [ "$FIREWALL" = iptables ] && [ ! -f iptables.rules ]; then echo "this bundle has no iptables files; use --firewall nftables" >&2; exit 2; fi',
+    'if [ "$DRY" = 1 ]; then',
+    ...(has("ruleset.nft") ? ["  nft -c -f ruleset.nft"] : []),
+    ...(has("iptables.rules") ? ["  iptables-restore --test iptables.rules", "  ip6tables-restore --test ip6tables.rules"] : []),
+    '  echo "dry run: the firewall files are valid"',
+    "  exit 0",
+    "fi",
+    'if [ "$FIREWALL" = nftables ]; then',
+    "  nft -f ruleset.nft",
+    "else",
+    "  iptables-restore iptables.rules",
+    "  ip6tables-restore ip6tables.rules",
+    "fi",
+    'echo "firewall: $FIREWALL applied"',
+  ];
+  if (isHub) {
+    lines.push(
+      "# the hub routes between the VPN and the rest",
+      "sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1",
+    );
+  }
+  if (has("tc.batch")) {
+    for (const ifb of ifbs) lines.push(`ip link show ${ifb} >/dev/null 2>&1 || ip link add ${ifb} type ifb`, `ip link set ${ifb} up`);
+    lines.push("tc -batch tc.batch", 'echo "tc: applied"');
+  }
+  if (has("xdp/load.sh")) lines.push("sh xdp/load.sh ensure", 'echo "xdp: applied"');
+  return `${lines.join("\n")}\n`;
+}
+
+/** Adds apply.sh and SHA256SUMS (over every other file of the host) to a bundle. */
+export function withApplyScript(bundle: HostBundle, isHub: boolean): HostBundle {
+  const paths = new Set(bundle.artifacts.map((a) => a.path));
+  const tc = bundle.artifacts.find((a) => a.path === "tc.batch")?.text ?? "";
+  const ifbs = [...new Set([...tc.matchAll(/ip link add (\S+) type ifb/g)].map((m) => m[1]!))];
+  const script: Artifact = { path: "apply.sh", text: applyScript(bundle.host, paths, isHub, ifbs), executable: true };
+  const files = [...bundle.artifacts, script];
+  const sums: Artifact = { path: "SHA256SUMS", text: files.map((a) => `${sha256(a.text)}  ${a.path}\n`).join("") };
+  return { host: bundle.host, artifacts: [...files, sums] };
+}

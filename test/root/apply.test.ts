@@ -1,0 +1,91 @@
+// apply.sh in a scratch namespace: it refuses a bundle whose files differ
+// from SHA256SUMS, validates with --dry-run, and applies the firewall (nft
+// or iptables), tc and XDP of a host. Pins go under a directory of this
+// test's own; everything is removed afterwards.
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, describe, expect } from "vitest";
+import { compile } from "../../src/compile.js";
+import { backends } from "../../src/backends/registry.js";
+import { diskReader, STDLIB_DIR } from "../../src/cli/disk-reader.js";
+import { ROOT, rendered } from "../support/compile.js";
+import { rootIt, withNetns, type Netns } from "../support/netns.js";
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "wgpc-apply-"));
+const pins = `/sys/fs/bpf/wgpc-apply-${process.pid}`;
+afterAll(() => {
+  fs.rmSync(work, { recursive: true, force: true });
+  fs.rmSync(pins, { recursive: true, force: true });
+});
+
+/** The seed lab as this kernel can take it: no netem, a leaf qdisc it has. */
+function bundleFor(host: string, dir: string): void {
+  const source = fs.readFileSync(path.join(ROOT, "examples/seed-lab/policy.wgp"), "utf8").replace(/^delay .*$/m, "");
+  const file = path.join(work, "policy.wgp");
+  fs.writeFileSync(file, source);
+  const result = compile([file], diskReader, STDLIB_DIR, { targets: backends, leafQdisc: "pfifo" });
+  expect(result.bundles, rendered(result)).toBeDefined();
+  for (const a of result.bundles!.find((b) => b.host === host)!.artifacts) {
+    const target = path.join(dir, a.path);
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.writeFileSync(target, a.text, { mode: a.executable ? 0o755 : 0o644 });
+  }
+}
+
+function apply(ns: Netns, dir: string, ...args: string[]) {
+  return spawnSync("nsenter", [`--net=/run/netns/${ns.name}`, "sh", path.join(dir, "apply.sh"), ...args], {
+    encoding: "utf8",
+    env: { ...process.env, WGPC_BPFFS: pins },
+  });
+}
+
+describe("apply.sh", () => {
+  rootIt("applies a host's nft firewall, or its iptables one, and refuses a changed bundle", () => {
+    const dir = path.join(work, "client-b");
+    bundleFor("client-b", dir);
+    withNetns("apply", (ns) => {
+      const dry = apply(ns, dir, "--dry-run");
+      expect(dry.status, dry.stderr).toBe(0);
+      expect(dry.stdout).toContain("dry run: the firewall files are valid");
+      expect(ns.run("nft", ["list", "ruleset"])).toBe("");
+
+      const nft = apply(ns, dir);
+      expect(nft.status, nft.stderr).toBe(0);
+      expect(ns.run("nft", ["list", "table", "inet", "wgpc"])).toContain('iifname "wg0" ip saddr 192.168.4.0/24 tcp dport 1234 accept');
+
+      const ipt = apply(ns, dir, "--firewall", "iptables");
+      expect(ipt.status, ipt.stderr).toBe(0);
+      expect(ns.run("iptables-save", [])).toContain("-A wgpc-input-rules -s 192.168.4.0/24 -i wg0 -p tcp -m tcp --dport 1234");
+
+      fs.appendFileSync(path.join(dir, "ruleset.nft"), "# changed by hand\n");
+      const refused = apply(ns, dir);
+      expect(refused.status).toBe(3);
+      expect(refused.stderr).toContain("refusing to apply: files differ from SHA256SUMS");
+    });
+  });
+
+  rootIt("applies the hub's firewall, tc batch and XDP program, and again to the same state", () => {
+    const dir = path.join(work, "vpn-core");
+    bundleFor("vpn-core", dir);
+    withNetns("applyhub", (ns) => {
+      ns.run("ip", ["link", "add", "eth0", "type", "veth", "peer", "name", "eth0-peer"]);
+      ns.run("ip", ["tuntap", "add", "dev", "wg0", "mode", "tun"]);
+      for (const d of ["eth0", "eth0-peer", "wg0"]) ns.run("ip", ["link", "set", d, "up"]);
+      try {
+        for (let run = 0; run < 2; run++) {
+          const r = apply(ns, dir);
+          expect(r.status, r.stderr).toBe(0);
+          for (const step of ["firewall: nftables applied", "tc: applied", "xdp: applied"]) expect(r.stdout).toContain(step);
+        }
+        expect(ns.run("tc", ["class", "show", "dev", "wg0"])).toContain("rate 100Mbit ceil 200Mbit");
+        expect(ns.run("ip", ["-d", "link", "show", "eth0"])).toMatch(/prog\/xdp id \d+/);
+        expect(ns.run("sysctl", ["-n", "net.ipv4.ip_forward"]).trim()).toBe("1");
+      } finally {
+        spawnSync("nsenter", [`--net=/run/netns/${ns.name}`, "sh", path.join(dir, "xdp/load.sh"), "detach"], { env: { ...process.env, WGPC_BPFFS: pins } });
+        fs.rmSync(pins, { recursive: true, force: true });
+      }
+    });
+  });
+});
