@@ -50,7 +50,7 @@ describe("wgpc compile", () => {
     const r = wgpc("compile", SEED, "-o", "out");
     expect(r.code).toBe(0);
     expect(r.out).toContain(
-      "wrote out/vpn-core/: iptables.rules, ip6tables.rules, ruleset.nft, tc.batch, xdp/wgpc_xdp.c, xdp/wgpc_xdp.h, xdp/load.sh, xdp/eth0/maps.batch, xdp/eth0/maps.json, wg0.conf, apply.sh, SHA256SUMS",
+      "wrote out/vpn-core/: iptables.rules, ip6tables.rules, ruleset.nft, tc.batch, xdp/wgpc_xdp.c, xdp/wgpc_xdp.h, xdp/load.sh, xdp/interfaces, xdp/eth0/maps.batch, xdp/eth0/maps.json, wg0.conf, apply.sh, SHA256SUMS",
     );
     expect(r.out).toContain("wrote out/client-a/: iptables.rules, ip6tables.rules, ruleset.nft, wg0.conf, apply.sh, SHA256SUMS\n");
     expect(r.out).toContain("(3 hosts, targets: iptables, nftables, tc, xdp, wireguard, 4 expectations hold)");
@@ -62,7 +62,7 @@ describe("wgpc compile", () => {
     expect(fs.statSync(path.join(tmp, "out/vpn-core/xdp/load.sh")).mode & 0o111).toBe(0o111);
     const manifest = JSON.parse(fs.readFileSync(path.join(tmp, "out/manifest.json"), "utf8"));
     expect(manifest.compiler).toEqual({ name: "wgpc", version: "0.1.0" });
-    expect(manifest.outputs).toHaveLength(24);
+    expect(manifest.outputs).toHaveLength(25);
     for (const o of manifest.outputs) {
       const bytes = fs.readFileSync(path.join(tmp, "out", o.path));
       expect(createHash("sha256").update(bytes).digest("hex")).toBe(o.sha256);

@@ -597,26 +597,46 @@ class Checker {
     }
   }
 
-  /** A group's members, expanded once; cycles and unbounded chains are errors at the group. */
-  private groupValue(name: string, chain: readonly string[]): Resolved {
-    const cached = this.groupCache.get(name);
-    if (cached === "failed") return EMPTY;
-    if (cached) return cached;
-    const g = this.groups.get(name)!;
+  /**
+   * Expands a named definition once, however often it is used. A cycle or
+   * an unbounded chain of definitions is one error, at the definition.
+   */
+  private expandOnce<T>(
+    kind: "group" | "service",
+    name: string,
+    span: A.Span,
+    chain: readonly string[],
+    cache: Map<string, T | "failed">,
+    expand: (chain: string[]) => T | undefined,
+  ): T | undefined {
+    const cached = cache.get(name);
+    if (cached === "failed") return undefined;
+    if (cached !== undefined) return cached;
     if (chain.includes(name)) {
       const cycle = [...chain.slice(chain.indexOf(name)), name].map((n) => `\`${n}\``).join(" → ");
-      this.report("group-cycle", { kind: "group", chain: cycle }, g.stmt.name.span);
-      this.groupCache.set(name, "failed");
-      return EMPTY;
+      this.report("group-cycle", { kind, chain: cycle }, span);
+      cache.set(name, "failed");
+      return undefined;
     }
     if (chain.length >= MAX_DEFINITION_DEPTH) {
-      this.report("definition-too-deep", { kind: "group", limit: MAX_DEFINITION_DEPTH }, g.stmt.name.span);
-      this.groupCache.set(name, "failed");
-      return EMPTY;
+      this.report("definition-too-deep", { kind, limit: MAX_DEFINITION_DEPTH }, span);
+      cache.set(name, "failed");
+      return undefined;
     }
-    const value = union(g.stmt.members.map((member) => this.resolveTarget(member, [...chain, name])));
-    if (!this.groupCache.has(name)) this.groupCache.set(name, value);
-    return this.groupCache.get(name) === "failed" ? EMPTY : value;
+    const value = expand([...chain, name]);
+    // a cycle back to this definition has marked it failed meanwhile
+    if (cache.get(name) === "failed") return undefined;
+    cache.set(name, value ?? "failed");
+    return value;
+  }
+
+  private groupValue(name: string, chain: readonly string[]): Resolved {
+    const g = this.groups.get(name)!;
+    return (
+      this.expandOnce("group", name, g.stmt.name.span, chain, this.groupCache, (inner) =>
+        union(g.stmt.members.map((member) => this.resolveTarget(member, inner))),
+      ) ?? EMPTY
+    );
   }
 
   // ------------------------------------------------------------- services
@@ -713,33 +733,17 @@ class Checker {
     return n;
   }
 
-  /** A named service's forms, expanded once; cycles and unbounded chains are errors at the service. */
-  private namedService(name: string, def: ServiceDef, chain: string[]): ServiceForms | undefined {
-    const cached = this.serviceCache.get(name);
-    if (cached === "failed") return undefined;
-    if (cached) return cached;
-    if (chain.includes(name)) {
-      const cycle = [...chain.slice(chain.indexOf(name)), name].map((n) => `\`${n}\``).join(" → ");
-      this.report("group-cycle", { kind: "service", chain: cycle }, def.stmt.name.span);
-      this.serviceCache.set(name, "failed");
-      return undefined;
-    }
-    if (chain.length >= MAX_DEFINITION_DEPTH) {
-      this.report("definition-too-deep", { kind: "service", limit: MAX_DEFINITION_DEPTH }, def.stmt.name.span);
-      this.serviceCache.set(name, "failed");
-      return undefined;
-    }
-    const forms: ServiceForms = { 4: [], 6: [] };
-    let ok = true;
-    for (const item of def.stmt.items) {
-      const f = this.serviceItemForms(item, [...chain, name]);
-      if (!f) ok = false;
-      else for (const fam of FAMILIES) forms[fam].push(...f[fam]);
-    }
-    if (this.serviceCache.has(name)) return undefined;
-    const merged = { 4: mergeL4(forms[4]), 6: mergeL4(forms[6]) };
-    this.serviceCache.set(name, ok ? merged : "failed");
-    return ok ? merged : undefined;
+  private namedService(name: string, def: ServiceDef, chain: readonly string[]): ServiceForms | undefined {
+    return this.expandOnce("service", name, def.stmt.name.span, chain, this.serviceCache, (inner) => {
+      const forms: ServiceForms = { 4: [], 6: [] };
+      let ok = true;
+      for (const item of def.stmt.items) {
+        const f = this.serviceItemForms(item, inner);
+        if (!f) ok = false;
+        else for (const fam of FAMILIES) forms[fam].push(...f[fam]);
+      }
+      return ok ? { 4: mergeL4(forms[4]), 6: mergeL4(forms[6]) } : undefined;
+    });
   }
 
   private servicesOf(items: readonly A.ServiceItem[] | undefined): Services | undefined {
