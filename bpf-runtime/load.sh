@@ -4,7 +4,8 @@
 # (lines: IFACE L3 TRIE_SIZE) and fills its maps from ./IFACE/maps.batch.
 #   load.sh attach [IFACE...]   compile, load, pin, fill the maps, attach
 #   load.sh update [IFACE...]   replace the maps' contents; the program stays
-#   load.sh ensure [IFACE...]   attach where nothing is pinned yet, update elsewhere
+#   load.sh ensure              attach where nothing is pinned yet, update elsewhere,
+#                               and detach interfaces this bundle no longer lists
 #   load.sh detach [IFACE...]   detach and unpin
 # Needs clang, bpftool and ip (iproute2). Pins live under ${WGPC_BPFFS:-/sys/fs/bpf/wgpc}/<iface>/.
 set -eu
@@ -24,8 +25,20 @@ field() {
   echo "$line" | awk -v n="$2" '{ print $n }'
 }
 
+# the size the tries were created with, from the pinned map
+trie_size() {
+  bpftool -j map show pinned "$PIN/$1/wgpc_src4" | sed -n 's/.*"max_entries":\([0-9]*\).*/\1/p'
+}
+
 update() {
   dir="$PIN/$1"
+  if [ "$(trie_size "$1")" -lt "$(field "$1" 3)" ]; then
+    # the new lists do not fit the tries made for the old ones: only a reload can grow them
+    echo "$1: prefix lists outgrew the loaded program; reloading it" >&2
+    detach "$1"
+    attach "$1"
+    return
+  fi
   sed "s#pinned /sys/fs/bpf/wgpc/#pinned $PIN/#" "$HERE/$1/maps.batch" > "$TMP/batch"
   bpftool batch file "$TMP/batch"
   # delete the prefixes an older policy put there and this one does not
@@ -53,6 +66,19 @@ ensure() {
   if [ -e "$PIN/$1/prog" ]; then update "$1"; else attach "$1"; fi
 }
 
+# detach what an older bundle attached on interfaces this one no longer uses
+prune() {
+  [ -d "$PIN" ] || return 0
+  for d in "$PIN"/*/; do
+    [ -d "$d" ] || continue
+    i=$(basename "$d")
+    if ! awk -v i="$i" '$1 == i { found = 1 } END { exit !found }' "$HERE/interfaces"; then
+      echo "$i: no longer in this bundle; detaching" >&2
+      detach "$i"
+    fi
+  done
+}
+
 detach() {
   ip link set dev "$1" xdpdrv off 2>/dev/null || true
   ip link set dev "$1" xdpgeneric off 2>/dev/null || true
@@ -65,5 +91,9 @@ targets="$*"
 [ -n "$targets" ] || targets=$(awk '{ print $1 }' "$HERE/interfaces")
 case "$action" in
   attach|update|detach|ensure) for i in $targets; do field "$i" 1 >/dev/null; "$action" "$i"; done ;;
+esac
+case "$action" in
+  ensure) prune ;;
+  attach|update|detach) ;;
   *) echo "usage: $0 attach|update|detach|ensure [IFACE...]" >&2; exit 2 ;;
 esac

@@ -124,18 +124,22 @@ static __always_inline int unparsed(__u64 bytes)
 	return XDP_DROP;
 }
 
-/* Reads the L4 fields at l4 if they fit; returns 0 when truncated. */
-static __always_inline int read_l4(struct packet *p, void *l4, void *end)
+/*
+ * Reads the L4 fields at l4 if they fit, both in the frame and in the bytes
+ * the IP header says it carries (avail): Ethernet padding is not a header.
+ * Returns 0 when truncated.
+ */
+static __always_inline int read_l4(struct packet *p, void *l4, void *end, __s32 avail)
 {
 	if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP || p->proto == IPPROTO_SCTP) {
 		/* the destination port is at offset 2 in all three */
 		__u8 *ports = l4;
-		if ((void *)(ports + 4) > end)
+		if ((void *)(ports + 4) > end || avail < 4)
 			return 0;
 		p->dport = ((__u16)ports[2] << 8) | ports[3];
 	} else if (p->proto == IPPROTO_ICMP || p->proto == IPPROTO_ICMPV6) {
 		__u8 *icmp = l4;
-		if ((void *)(icmp + 4) > end)
+		if ((void *)(icmp + 4) > end || avail < 4)
 			return 0;
 		p->icmp_type = icmp[0];
 	}
@@ -160,7 +164,8 @@ static __always_inline int parse_ipv4(struct packet *p, void *data, void *end)
 	if (bpf_ntohs(ip->frag_off) & 0x1fff)
 		return 1; /* not the first fragment: no L4 header here */
 	/* a first fragment (or a whole packet) must hold its L4 header */
-	return read_l4(p, l4, end) ? 1 : -1;
+	__s32 avail = (__s32)bpf_ntohs(ip->tot_len) - ip->ihl * 4;
+	return read_l4(p, l4, end, avail) ? 1 : -1;
 }
 
 static __always_inline int parse_ipv6(struct packet *p, void *data, void *end)
@@ -175,24 +180,33 @@ static __always_inline int parse_ipv6(struct packet *p, void *data, void *end)
 	__builtin_memcpy(p->daddr, &ip6->daddr, 16);
 	__u8 next = ip6->nexthdr;
 	void *cursor = ip6 + 1;
+	__s32 payload = bpf_ntohs(ip6->payload_len);
+	__s32 used = 0;
+	/* up to MAX_EXT_HEADERS extension headers, then the upper layer */
 #pragma unroll
-	for (int i = 0; i < MAX_EXT_HEADERS; i++) {
+	for (int i = 0; i <= MAX_EXT_HEADERS; i++) {
 		__u8 *ext = cursor;
+		if (i == MAX_EXT_HEADERS && (next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS ||
+					     next == IPPROTO_AH || next == IPPROTO_FRAGMENT))
+			return 0; /* more extension headers than it reads */
 		if (next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS) {
 			if ((void *)(ext + 2) > end)
 				return 0;
 			next = ext[0];
+			used += (ext[1] + 1) * 8;
 			cursor += (ext[1] + 1) * 8;
 		} else if (next == IPPROTO_AH) {
 			if ((void *)(ext + 2) > end)
 				return 0;
 			next = ext[0];
+			used += (ext[1] + 2) * 4;
 			cursor += (ext[1] + 2) * 4;
 		} else if (next == IPPROTO_FRAGMENT) {
 			if ((void *)(ext + 8) > end)
 				return 0;
 			next = ext[0];
 			__u16 offset = (((__u16)ext[2] << 8) | ext[3]) >> 3;
+			used += 8;
 			cursor += 8;
 			if (offset) {
 				p->proto = next;
@@ -202,10 +216,10 @@ static __always_inline int parse_ipv6(struct packet *p, void *data, void *end)
 			p->proto = next;
 			if (cursor > end)
 				return 0;
-			return read_l4(p, cursor, end) ? 1 : -1;
+			return read_l4(p, cursor, end, payload - used) ? 1 : -1;
 		}
 	}
-	return 0; /* too many extension headers */
+	return 0;
 }
 
 static __always_inline __u64 lookup4(void *map, __u8 *addr)

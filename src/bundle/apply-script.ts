@@ -56,6 +56,13 @@ function applyScript(host: string, paths: ReadonlySet<string>, isHub: boolean, i
     lines.push("tc -batch tc.batch", 'echo "tc: applied"');
   }
   if (has("xdp/load.sh")) lines.push("sh xdp/load.sh ensure", 'echo "xdp: applied"');
+  else {
+    lines.push(
+      "# no early drop in this bundle: remove what an older one attached",
+      'PIN="${WGPC_BPFFS:-/sys/fs/bpf/wgpc}"',
+      'for d in "$PIN"/*/; do [ -d "$d" ] || continue; i=$(basename "$d"); ip link set dev "$i" xdpdrv off 2>/dev/null || true; ip link set dev "$i" xdpgeneric off 2>/dev/null || true; rm -rf "$d"; done',
+    );
+  }
   return `${lines.join("\n")}\n`;
 }
 

@@ -396,6 +396,13 @@ class Checker {
       if (!hub.key && s.peers.length > 0) {
         this.report("hub-without-key", { name: hub.name.text }, hub.name.span, { help: "add `key \"…\"` with the hub's public key (`wg pubkey`)" });
       }
+      const keyOwners = new Map<string, string>();
+      for (const m of [hub, ...s.peers]) {
+        if (!m.key) continue;
+        const owner = keyOwners.get(m.key.text);
+        if (owner) this.report("duplicate-public-key", { first: owner }, m.key.span);
+        else keyOwners.set(m.key.text, m.name.text);
+      }
       const members = [hub, ...s.peers].map((m): VpnMember => ({
         name: m.name.text,
         role: m.kind,
@@ -771,6 +778,10 @@ class Checker {
   private checkHubInterfaces(links: Map<string, { rate: number; span: A.Span }>, usesHub: boolean, statements: readonly A.Statement[]): void {
     const hub = this.vpn ? this.machines.get(this.vpn.hub) : undefined;
     if (!hub || !this.vpn) return;
+    const iface = this.vpnDecl?.iface.text;
+    for (const m of this.machines.values()) {
+      if (iface && m.ifaces.includes(iface)) this.report("physical-is-vpn-interface", { iface }, m.hostSpan ?? m.span);
+    }
     const known = [this.vpn.iface, ...(hub.ifaces.length > 0 ? hub.ifaces : ["eth0"])];
     for (const [iface, l] of links) {
       if (!known.includes(iface)) this.report("unknown-link-interface", { iface, known: known.map((k) => `\`${k}\``).join(", ") }, l.span);
@@ -875,6 +886,7 @@ class Checker {
     const sources = s.sources.length > 0 ? union(s.sources.map((t) => this.resolveTarget(t))).sources : [{ kind: "any" as const }];
     const destination = s.destination ? this.destination(s.destination) : { dests: [{ kind: "any" as const }], services: null };
     if (this.diagnostics.slice(before).some((d) => d.severity === "error") || destination.services === undefined) return undefined;
+    if (!this.checkFamilies(sources, destination.dests, s.span)) return undefined;
     let dests: Prefix[] | null = [];
     for (const d of destination.dests) {
       if (d.kind === "any") {
@@ -907,7 +919,7 @@ class Checker {
     );
   }
 
-  private checkFamilies(sources: SourceAtom[], dests: DestAtom[], span: A.Span): boolean {
+  private checkFamilies(sources: readonly SourceAtom[], dests: readonly DestAtom[], span: A.Span): boolean {
     const s = this.sourceFamilies(sources);
     const d = this.destFamilies(dests);
     if (s.size === 0 || d.size === 0) return true;

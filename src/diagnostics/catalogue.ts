@@ -191,6 +191,14 @@ export const catalogue = {
     "E0513", "error", (p) => `the tunnel's MTU would be ${p.mtu} (underlay ${p.underlay}), below the 1280 that IPv6 needs`,
     "WireGuard takes 60 (IPv4) or 80 (IPv6) bytes of the underlay's MTU; a VPN with an IPv6 network needs a tunnel MTU of at least 1280.",
   ),
+  "duplicate-public-key": entry<{ first: string }>(
+    "E0514", "error", (p) => `this public key is already \`${p.first}\`'s`,
+    "Each VPN member has its own key pair: WireGuard merges peers with one key into one, and ignores a peer with the interface's own key.",
+  ),
+  "physical-is-vpn-interface": entry<{ iface: string }>(
+    "E0515", "error", (p) => `\`${p.iface}\` is the VPN's interface, not a physical one`,
+    "`host NAME ADDRESS on IFACE` names the machine's physical interfaces; the VPN interface is named in the `vpn` block.",
+  ),
   "second-masquerade": entry(
     "E0510", "error", () => "the VPN is already masqueraded",
     "One `masquerade vpn` statement says how VPN traffic leaves the hub; a second one would silently replace it.",

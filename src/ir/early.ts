@@ -1,8 +1,8 @@
 // `drop … early` → the rules of the XDP program on each hub interface, and
-// the reference semantics of that program. A rule whose source is a VPN
-// identity lives on the VPN interface (where an overlay source can only
-// have come through the tunnel); a physical source on the physical
-// interface; `any` on both.
+// the reference semantics of that program. Every rule is on the physical
+// interface (where an overlay source can only be spoofed, and is dropped
+// as well); rules from overlay sources or `any` are on the VPN interface
+// too, where only overlay sources arrive.
 import type { CheckedEarlyDrop, CheckedPolicy } from "../check/model.js";
 import { containsAddress, FAMILIES, normalisePrefixes, type Family, type Prefix } from "../net/address.js";
 import type { L4 } from "../net/services.js";
@@ -81,8 +81,10 @@ export function lowerEarly(policy: CheckedPolicy, host: string): EarlyResult {
   ]);
   const firstOn = new Map<string, CheckedEarlyDrop>();
   for (const drop of policy.earlyDrops) {
+    // Only overlay sources arrive through the tunnel; any source may arrive
+    // on the physical interface, overlay ones spoofed: a drop covers those too.
     const viaVpn = drop.sources.filter((s) => s.kind === "any" || s.viaVpn);
-    const outside = drop.sources.filter((s) => s.kind === "any" || !s.viaVpn);
+    const outside = drop.sources;
     for (const [iface, sources] of [[physical, outside], [vpn.iface, viaVpn]] as const) {
       if (sources.length === 0) continue;
       const rules = rulesOf(drop, sources);

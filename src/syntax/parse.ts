@@ -167,6 +167,7 @@ class AstBuilder {
     const hubs: A.HubDecl[] = [];
     const peers: A.PeerDecl[] = [];
     let mtu: A.Word | undefined;
+    this.once("mtu", (c.vpnItem ?? []).flatMap((item) => item.children.mtuItem?.[0]?.children.Kw_mtu ?? []));
     for (const item of c.vpnItem ?? []) {
       const i = item.children;
       if (i.networkItem) networks.push(...this.addressList(i.networkItem[0]!.children.addressList[0]!));
@@ -394,6 +395,8 @@ class AstBuilder {
 
   private dropEarlyStmt(node: C.DropEarlyStmtCstNode): A.Statement {
     const c = node.children;
+    this.once("from", c.Kw_from);
+    this.once("to", c.Kw_to);
     return {
       kind: "drop-early",
       sources: (c.sources ?? []).flatMap((list) => this.targetList(list)),

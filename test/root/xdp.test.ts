@@ -135,7 +135,11 @@ function cases(family4: { src: string; dst: string }, l3: boolean): Case[] {
     { name: "v6 first fragment tcp 443", craft: v6("2001:db8:1::1", "2001:db8:123::2", { dport: 443, fragment: "first" }) },
     { name: "v6 later fragment to 443", craft: v6("2001:db8:1::1", "2001:db8:123::2", { dport: 443, fragment: "later" }) },
     { name: "v6 later fragment from a blocked source", craft: v6("2001:db8:bad::2", "2001:db8:123::2", { fragment: "later" }) },
+    { name: "v6 eight extension headers, tcp 443", craft: v6("2001:db8:1::1", "2001:db8:123::2", { dport: 443, ipv6Ext: [0, 60, 60, 60, 60, 60, 60, 60] }) },
     { name: "v6 nine extension headers", craft: v6("2001:db8:1::1", "2001:db8:123::2", { ipv6Ext: [0, 60, 60, 60, 60, 60, 60, 60, 60] }), parseVerdict: "drop" },
+    // the IP length says the transport header is not there: padding is not a header
+    { name: "v4 TCP header only in the padding", craft: v4("192.0.2.50", "10.0.123.2", { dport: 80, l4AsPadding: true }), parseVerdict: "drop" },
+    { name: "v6 TCP header only in the padding", craft: v6("2001:db8:1::1", "2001:db8:123::2", { dport: 80, l4AsPadding: true }), parseVerdict: "drop" },
     // truncated
     { name: "truncated TCP header", craft: v4("192.0.2.50", "10.0.123.2", { dport: 22, truncateL4: 2 }), parseVerdict: "drop" },
   ];
@@ -238,6 +242,18 @@ describe("the XDP program in the kernel", () => {
         expect(run(ns, prog, from("192.0.2.99"), "d")).toBe(XDP_DROP);
         // the host rule of its own still holds
         expect(run(ns, prog, from("203.0.113.7"), "e")).toBe(XDP_DROP);
+
+        // lists that outgrow the tries reload the program instead of failing half-way
+        const many = Array.from({ length: 1500 }, (_, i) => `11.${i >> 7}.0.${2 * (i & 127)}`).join(", ");
+        writeBundle(`${HUB}group big = ${many}\ndrop from big early\n`, bundle);
+        inNet(ns, "sh", [path.join(bundle, "xdp/load.sh"), "ensure"], env);
+        expect(id()).not.toBe(first);
+        expect(run(ns, prog, from("11.11.0.20"), "f")).toBe(XDP_DROP);
+        expect(run(ns, prog, from("11.11.0.21"), "g")).toBe(XDP_PASS);
+        expect(run(ns, prog, from("203.0.113.7"), "h")).toBe(XDP_PASS);
+        // and the VPN interface, which this policy no longer uses, is left clean
+        expect(fs.existsSync(`${pins}/wg0`)).toBe(false);
+        expect(ns.run("ip", ["-d", "link", "show", "wg0"])).not.toMatch(/xdp/);
       } finally {
         try {
           inNet(ns, "sh", [path.join(bundle, "xdp/load.sh"), "detach"], env);

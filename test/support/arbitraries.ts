@@ -14,6 +14,8 @@ const PEERS = [
   { name: "p2", overlay: ["10.8.0.3"], physical: [] as string[] },
 ];
 const KEY = "GScAjChApo0b8IgTi31qCEd1Ya1SiVqNK219TiOYL2I=";
+/** a distinct, well-formed public key per peer (each member has its own) */
+export const peerKey = (i: number) => Buffer.alloc(32, i + 1).toString("base64");
 
 /** Prefixes around the topology's addresses, at and across its edges. */
 export const PREFIX_POOL = [
@@ -98,7 +100,7 @@ export function policySource(shape: PolicyShape): string {
   if (shape.withVpn) {
     lines.push("vpn lab on wg0 {", "  network 10.8.0.0/24, fd00:8::/64");
     lines.push(`  hub ${HUB.name} ${HUB.overlay.join(", ")} endpoint ${HUB.physical[0]}:51820 key "${KEY}"`);
-    for (const p of PEERS) lines.push(`  peer ${p.name} ${p.overlay.join(", ")} key "${KEY}"`);
+    PEERS.forEach((p, i) => lines.push(`  peer ${p.name} ${p.overlay.join(", ")} key "${peerKey(i)}"`));
     lines.push("}");
   }
   lines.push(`host ${HUB.name} ${(shape.hubIpv6 ? HUB.physical : HUB.physical.slice(0, 1)).join(", ")} on eth0`);

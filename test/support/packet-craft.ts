@@ -23,6 +23,8 @@ export interface Craft {
   readonly fragment?: "first" | "later";
   /** cut the L4 header after this many bytes */
   readonly truncateL4?: number;
+  /** the IP length fields end before L4, whose bytes follow as frame padding */
+  readonly l4AsPadding?: boolean;
 }
 
 const bytesOf = (value: bigint, n: number) => {
@@ -45,7 +47,7 @@ export function craft(c: Craft): Buffer {
   if (c.family === 4) {
     const options = new Array(c.ipv4Options ?? 0).fill(1); // NOP options
     const ihl = 5 + options.length / 4;
-    const total = ihl * 4 + l4.length;
+    const total = ihl * 4 + (c.l4AsPadding ? 0 : l4.length);
     // first fragment: MF set, offset 0; later fragment: offset 185 (1480 bytes)
     const frag = c.fragment === "first" ? 0x2000 : c.fragment === "later" ? 185 : 0x4000;
     l3 = [0x40 | ihl, 0, total >> 8, total & 0xff, 0, 1, frag >> 8, frag & 0xff, 64, c.proto, 0, 0, ...bytesOf(c.saddr, 4), ...bytesOf(c.daddr, 4), ...options];
@@ -60,7 +62,7 @@ export function craft(c: Craft): Buffer {
       } else if (kind === 51) ext.push(next, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1); // AH: (1+2)*4 = 12 bytes
       else ext.push(next, 0, 1, 4, 0, 0, 0, 0); // hop-by-hop/routing/dest options: 8 bytes with a PadN
     });
-    const payload = ext.length + l4.length;
+    const payload = ext.length + (c.l4AsPadding ? 0 : l4.length);
     const first = chain[0] ?? c.proto;
     l3 = [0x60, 0, 0, 0, payload >> 8, payload & 0xff, first, c.proto === 58 && (c.icmpType ?? 0) >= 133 ? 255 : 64, ...bytesOf(c.saddr, 16), ...bytesOf(c.daddr, 16), ...ext];
   }

@@ -89,7 +89,8 @@ describe("shaping diagnostics", () => {
 
 describe("shaping limits found by trying to break them", () => {
   const KEY = "wohuCPBh1+tIOgmVp9ydob7gVOs+XjVaY1CFSWyIB7A=";
-  const peers = (n: number) => Array.from({ length: n }, (_, i) => ` peer p${i} 10.${Math.floor((i + 2) / 250)}.0.${((i + 2) % 250) + 1} key "${KEY}"`).join("\n");
+  const keyOf = (i: number) => Buffer.from(Uint32Array.of(i + 1, 7, 7, 7, 7, 7, 7, 7).buffer).toString("base64");
+  const peers = (n: number) => Array.from({ length: n }, (_, i) => ` peer p${i} 10.${Math.floor((i + 2) / 250)}.0.${((i + 2) % 250) + 1} key "${keyOf(i)}"`).join("\n");
   const hub = (body = "", on = " on eth0") =>
     `vpn v on wg0 {\n network 10.0.0.0/8\n hub gw 10.255.0.1 endpoint 192.0.2.1:51820 key "${KEY}"\n${body}\n}\nhost gw 192.0.2.1${on}\n`;
   const codes = (text: string) => compileText(text).diagnostics.map((d) => d.code);

@@ -42,3 +42,16 @@ describe("wg-quick configs", () => {
     }
   });
 });
+
+describe("mistakes around the VPN and early drop", () => {
+  const codes = (text: string) => compileText(text).diagnostics.map((d) => d.code);
+  it("refuses a key used twice, also the hub's own", () => {
+    expect(codes(`vpn lab on wg0 {\n network 10.9.0.0/24\n hub gw 10.9.0.1 endpoint 192.0.2.1:51820 key "${HUB_KEY}"\n peer a 10.9.0.2 key "${PEER_KEY}"\n peer b 10.9.0.3 key "${PEER_KEY}"\n peer c 10.9.0.4 key "${HUB_KEY}"\n}\n`)).toEqual(["E0514", "E0514"]);
+  });
+  it("refuses the VPN interface as a physical one, a second `to` or `mtu`, and early drops whose families cannot meet", () => {
+    expect(codes(`${vpn()}host gw 192.0.2.1 on wg0\n`)).toEqual(["E0515"]);
+    expect(codes(`${vpn()}host gw 192.0.2.1 on eth0\ndrop from 203.0.113.0/24 to gw:22/tcp to 198.18.0.9:80/tcp early\n`)).toEqual(["E0713"]);
+    expect(codes(`${vpn({ mtu: "1500\n mtu 1400" })}`)).toEqual(["E0713"]);
+    expect(codes(`${vpn()}host gw 192.0.2.1 on eth0\ndrop from 10.0.0.1 to [2001:db8::1] early\n`)).toEqual(["E0304"]);
+  });
+});
