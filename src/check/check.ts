@@ -33,7 +33,7 @@ import type {
   VpnModel,
 } from "./model.js";
 import { closestName } from "./suggest.js";
-import { formatRate, parseDuration, parsePercent, parseRate, parseSize, type UnitResult } from "../net/units.js";
+import { parseDuration, parsePercent, parseRate, parseSize, type UnitResult } from "../net/units.js";
 
 const MIN_BURST = 1514;
 

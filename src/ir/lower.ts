@@ -201,7 +201,7 @@ class HostLowering {
     return this.policy.defaults.perMachine.get(this.machine.name) ?? this.policy.defaults.global;
   }
 
-  private chain(hook: Chain["hook"], family: Family, base: IrRule[], rules: IrRule[]): Chain {
+  private chain(hook: Chain["hook"], base: IrRule[], rules: IrRule[]): Chain {
     for (const r of rules) this.placed.add(r.origin.seq);
     const verb = this.defaultVerb();
     const sections: Section[] = [
@@ -227,8 +227,8 @@ class HostLowering {
     const input = this.policy.rules.flatMap((r) => this.inputRules(r, family));
     const forward = this.isHub && this.vpnIface ? this.policy.rules.flatMap((r) => this.forwardRules(r, family)) : [];
     const filter = {
-      input: this.chain("input", family, baselineRules(family, "input", hubListens), input),
-      forward: this.chain("forward", family, baselineRules(family, "forward", undefined), forward),
+      input: this.chain("input", baselineRules(family, "input", hubListens), input),
+      forward: this.chain("forward", baselineRules(family, "forward", undefined), forward),
       output: { hook: "output", policy: "accept", sections: [], tail: [] } satisfies Chain,
     };
     return { family, filter, postrouting: this.postrouting(family) };

@@ -2,7 +2,6 @@
 // packets: the reference semantics, the iptables text and the nft text
 // must give the same verdict.
 import { describe, expect, it } from "vitest";
-import type { Packet } from "../../src/ir/evaluate.js";
 import { allPolicies, artifact, compileFiles } from "../support/compile.js";
 import { evaluateIptables, parseIptables } from "../support/iptables-interp.js";
 import { evaluateNft, parseNft } from "../support/nft-interp.js";

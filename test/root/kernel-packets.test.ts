@@ -78,7 +78,7 @@ class Lab {
   readonly senders: Record<Side, Netns> = { eth0: new Netns("txe"), wg0: new Netns("txw") };
   private listener?: ChildProcess;
 
-  constructor(private readonly machine: { physical: { family: Family; bits: bigint }[]; overlay: { family: Family; bits: bigint }[] }) {
+  constructor(machine: { readonly physical: readonly { family: Family; bits: bigint }[]; readonly overlay: readonly { family: Family; bits: bigint }[] }) {
     for (const ns of [this.rx, this.senders.eth0, this.senders.wg0]) {
       // no DAD delay, no reverse-path filter, and no rate limit on the ICMP errors that show a reject
       ns.run("sysctl", ["-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0", "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"]);
