@@ -54,8 +54,13 @@ update() {
 attach() {
   dir="$PIN/$1"
   mkdir -p "$dir"
-  clang -O2 -g -target bpf -Wall -Werror -DWGPC_L3_DEVICE="$(field "$1" 2)" -DWGPC_LPM_ENTRIES="$(field "$1" 3)" \
-    -I"/usr/include/$(uname -m)-linux-gnu" -c "$HERE/wgpc_xdp.c" -o "$TMP/wgpc_xdp.o"
+  if [ -f "$HERE/$1/wgpc_xdp.o" ]; then
+    # built elsewhere, with the same flags (a machine without clang)
+    cp "$HERE/$1/wgpc_xdp.o" "$TMP/wgpc_xdp.o"
+  else
+    clang -O2 -g -target bpf -Wall -Werror -DWGPC_L3_DEVICE="$(field "$1" 2)" -DWGPC_LPM_ENTRIES="$(field "$1" 3)" \
+      -I"/usr/include/$(uname -m)-linux-gnu" -c "$HERE/wgpc_xdp.c" -o "$TMP/wgpc_xdp.o"
+  fi
   bpftool prog load "$TMP/wgpc_xdp.o" "$dir/prog" type xdp pinmaps "$dir"
   update "$1"
   # native where the driver has it, generic otherwise

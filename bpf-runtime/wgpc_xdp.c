@@ -251,6 +251,39 @@ static __always_inline void count_source(struct packet *p)
 	}
 }
 
+/* the first rule (lowest bit) that matches, for bpf_loop */
+struct rule_walk {
+	__u64 candidates;
+	__u8 family;
+	__u8 proto;
+	__u8 l4_ok;
+	__u8 icmp_type;
+	__u16 dport;
+	__u8 verdict; /* 0 while no rule matched */
+	__u32 rule;
+};
+
+static long check_rule(__u32 i, void *data)
+{
+	struct rule_walk *w = data;
+	if (i >= WGPC_MAX_RULES || !(w->candidates & (1ULL << i)))
+		return 0;
+	struct wgpc_rule *r = bpf_map_lookup_elem(&WGPC_MAP_RULES, &i);
+	if (!r)
+		return 1;
+	if (!(r->flags & (w->family == 4 ? WGPC_RULE_V4 : WGPC_RULE_V6)))
+		return 0;
+	if (r->proto && r->proto != w->proto)
+		return 0;
+	if (r->flags & WGPC_RULE_PORTS && (!w->l4_ok || w->dport < r->port_lo || w->dport > r->port_hi))
+		return 0;
+	if (r->flags & WGPC_RULE_ICMP_TYPE && (!w->l4_ok || w->icmp_type != r->icmp_type))
+		return 0;
+	w->verdict = r->verdict;
+	w->rule = i;
+	return 1;
+}
+
 SEC("xdp")
 int wgpc_xdp(struct xdp_md *ctx)
 {
@@ -317,26 +350,22 @@ int wgpc_xdp(struct xdp_md *ctx)
 	else
 		candidates = (lookup6(&WGPC_MAP_SRC6, p.saddr) | cfg->any_src6) & (lookup6(&WGPC_MAP_DST6, p.daddr) | cfg->any_dst6);
 
-	for (__u32 i = 0; i < WGPC_MAX_RULES; i++) {
-		if (!(candidates & (1ULL << i)))
-			continue;
-		struct wgpc_rule *r = bpf_map_lookup_elem(&WGPC_MAP_RULES, &i);
-		if (!r)
-			break;
-		if (!(r->flags & (p.family == 4 ? WGPC_RULE_V4 : WGPC_RULE_V6)))
-			continue;
-		if (r->proto && r->proto != p.proto)
-			continue;
-		if (r->flags & WGPC_RULE_PORTS && (!p.l4_ok || p.dport < r->port_lo || p.dport > r->port_hi))
-			continue;
-		if (r->flags & WGPC_RULE_ICMP_TYPE && (!p.l4_ok || p.icmp_type != r->icmp_type))
-			continue;
-		count(i, bytes);
-		if (r->verdict == WGPC_DROP) {
+	struct rule_walk walk = {
+		.candidates = candidates,
+		.family = p.family,
+		.proto = p.proto,
+		.l4_ok = p.l4_ok,
+		.icmp_type = p.icmp_type,
+		.dport = p.dport,
+	};
+	/* bpf_loop, not a plain loop: 6.1's verifier takes that one for infinite */
+	bpf_loop(WGPC_MAX_RULES, check_rule, &walk, 0);
+	if (walk.verdict) {
+		count(walk.rule, bytes);
+		if (walk.verdict == WGPC_DROP) {
 			count_source(&p);
 			return XDP_DROP;
 		}
-		return XDP_PASS;
 	}
 	return XDP_PASS;
 }

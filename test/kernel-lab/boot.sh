@@ -36,7 +36,7 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 init="$work/init"
-mkdir -p "$init"/{bin,sbin,usr/bin,usr/sbin,lib,lib64,proc,sys,dev,tmp,run,etc,lab,modules,sys/fs/bpf}
+mkdir -p "$init"/{bin,sbin,usr/bin,usr/sbin,lib,lib64,proc,sys,dev,tmp,run,etc/wireguard,lab,modules,sys/fs/bpf}
 
 # --- tools: the host's binaries and the libraries they load
 copy_bin() {
@@ -48,12 +48,18 @@ copy_bin() {
     cp -L "$lib" "$init$lib"
   done
 }
-for b in ip tc nft xtables-nft-multi wg ping bpftool; do copy_bin "$b"; done
+for b in ip tc nft xtables-nft-multi wg ping bpftool bash sha256sum sysctl nsenter unshare mktemp stat readlink; do copy_bin "$b"; done
+cp "$(command -v wg-quick)" "$init/usr/sbin/wg-quick"
 for alias in iptables iptables-restore iptables-save ip6tables ip6tables-restore ip6tables-save; do
   ln -s xtables-nft-multi "$init/usr/sbin/$alias"
 done
 cp /bin/busybox "$init/bin/busybox"
-for applet in sh mount mkdir cat echo sleep insmod poweroff nc grep awk sed cp chmod ls; do ln -s busybox "$init/bin/$applet"; done
+# busybox for the small utilities; bash as sh, so that scripts find the real tools on PATH
+for applet in mount mkdir cat echo sleep insmod poweroff nc grep awk sed cp chmod ls ln rm sort comm cut tr head tail basename dirname wc tee timeout seq id; do
+  ln -s busybox "$init/bin/$applet"
+done
+ln -s /usr/sbin/bash "$init/bin/sh"
+ln -s /usr/sbin/bash "$init/bin/bash"
 mkdir -p "$init/usr/lib/x86_64-linux-gnu/xtables"
 cp -L /usr/lib/x86_64-linux-gnu/xtables/*.so "$init/usr/lib/x86_64-linux-gnu/xtables/" 2>/dev/null || true
 echo "root:x:0:0::/:/bin/sh" > "$init/etc/passwd"
@@ -77,13 +83,14 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
+ln -sf /proc/self/fd /dev/fd
 mount -t tmpfs tmp /tmp
 mount -t tmpfs run /run
 mount -t bpf bpf /sys/fs/bpf
 mkdir -p /run/netns
 for ko in $(cat /modules/order); do insmod "$ko" 2>/dev/null; done
 echo "@@WGPC-START@@"
-sh /lab/guest.sh 2>&1
+/usr/sbin/bash /lab/guest.sh 2>&1
 echo "@@WGPC-END@@ $?"
 poweroff -f
 INIT

@@ -1,9 +1,4 @@
 # A first look at the full kernel: the modules wgpc's seed needs are there.
-# busybox's shell would run its own ip/ping/tc: the real tools by path.
-ip() { /usr/sbin/ip "$@"; }
-tc() { /usr/sbin/tc "$@"; }
-ping() { /usr/sbin/ping "$@"; }
-wg() { /usr/sbin/wg "$@"; }
 set -e
 echo "kernel $(cat /proc/sys/kernel/osrelease)"
 ip netns add a

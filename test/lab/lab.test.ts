@@ -8,7 +8,6 @@
 //
 //   npm run lab        (root) runs this file alone
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { generateKeyPairSync } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -18,6 +17,7 @@ import { backends } from "../../src/backends/registry.js";
 import { diskReader, STDLIB_DIR } from "../../src/cli/disk-reader.js";
 import { ROOT, rendered } from "../support/compile.js";
 import { Netns, rootIt } from "../support/netns.js";
+import { seedWithFreshKeys, type KeyPair } from "../support/lab-keys.js";
 
 const HOSTS = {
   "vpn-core": { v4: "10.0.123.2", v6: "2001:db8:123::2" },
@@ -29,23 +29,12 @@ type Host = keyof typeof HOSTS;
 const MEMBERS = ["vpn-core", "client-a", "client-b"] as const;
 const PROBE = path.join(ROOT, "test/support/net-throughput.mjs");
 
-function keyPair(): { public: string; private: string } {
-  const { publicKey, privateKey } = generateKeyPairSync("x25519");
-  return {
-    public: publicKey.export({ type: "spki", format: "der" }).subarray(-32).toString("base64"),
-    private: privateKey.export({ type: "pkcs8", format: "der" }).subarray(-32).toString("base64"),
-  };
-}
-
 /** The seed lab as this kernel runs it: fresh keys, no netem, a leaf qdisc it has. */
-function labPolicy(dir: string, keys: Record<string, { public: string }>): string {
-  const seed = fs.readFileSync(path.join(ROOT, "examples/seed-lab/policy.wgp"), "utf8");
-  const seedKeys = [...seed.matchAll(/(hub|peer)\s+(\S+)\s.*key "([^"]+)"/g)];
-  let text = seed.replace(/^delay .*$/m, "");
-  for (const m of seedKeys) text = text.replace(m[3]!, keys[m[2]!]!.public);
-  fs.writeFileSync(path.join(dir, "policy.wgp"), text);
+function labPolicy(dir: string): { policy: string; keys: Record<string, KeyPair> } {
+  const { text, keys } = seedWithFreshKeys();
+  fs.writeFileSync(path.join(dir, "policy.wgp"), text.replace(/^delay .*$/m, ""));
   fs.writeFileSync(path.join(dir, "wgpc.toml"), 'leaf_qdisc = "pfifo"\n');
-  return path.join(dir, "policy.wgp");
+  return { policy: path.join(dir, "policy.wgp"), keys };
 }
 
 class Lab {
@@ -148,8 +137,7 @@ describe("the namespace lab", () => {
       fs.mkdirSync("/run/wireguard", { recursive: true });
       fs.mkdirSync("/etc/wireguard", { recursive: true });
       const dir = fs.mkdtempSync(path.join(work, `${firewall}-`));
-      const keys = Object.fromEntries(MEMBERS.map((m) => [m, keyPair()]));
-      const policy = labPolicy(dir, keys);
+      const { policy, keys } = labPolicy(dir);
       const result = compile([policy], diskReader, STDLIB_DIR, { targets: backends, leafQdisc: "pfifo" });
       expect(result.bundles, rendered(result)).toBeDefined();
       const out = path.join(dir, "out");
