@@ -171,6 +171,12 @@ describe("wgpc check and usage", () => {
     expect(r.err).toContain(message);
   });
 
+  it("runs as the README says, `npx wgpc`, from the package", () => {
+    expect(fs.statSync(CLI).mode & 0o111, "the entry point is executable").toBe(0o111);
+    const r = spawnSync("npx", ["--no-install", "wgpc", "--version"], { cwd: ROOT, encoding: "utf8" });
+    expect(r.stdout, r.stderr).toBe("wgpc 0.1.0\n");
+  });
+
   it("has help for each command", () => {
     expect(wgpc("compile", "--help").out).toContain("usage: wgpc compile FILE...");
     expect(wgpc("check", "--help").out).toContain("usage: wgpc check FILE...");
