@@ -171,6 +171,24 @@ describe("wgpc check and usage", () => {
     expect(r.err).toContain(message);
   });
 
+  it("tests a policy's expectations alone, naming the rule that decides a failed one", () => {
+    const ok = wgpc("test", SEED);
+    expect(ok.code).toBe(0);
+    expect(ok.out).toBe("4 passed, 0 failed\n");
+    const broken = write("policy.wgp", fs.readFileSync(SEED, "utf8").replace('allow vpn -> client-b:nc comment "nc for VPN members"', "deny vpn -> client-b:nc"));
+    const r = wgpc("test", broken);
+    expect(r.code).toBe(1);
+    expect(r.out).toBe("3 passed, 1 failed\n");
+    expect(r.err).toMatch(/error\[E0605\]: expectation failed: expected allow, got deny at .*\(drop by the rule at policy\.wgp:\d+\)/);
+  });
+
+  it("explains a diagnostic code", () => {
+    const r = wgpc("explain-code", "e0304");
+    expect(r.code).toBe(0);
+    expect(r.out).toBe("E0304 family-mismatch (error)\n\nA rule whose source and destination have no address family in common can never match.\n");
+    expect(wgpc("explain-code", "E9999").code).toBe(2);
+  });
+
   it("runs as the README says, `npx wgpc`, from the package", () => {
     expect(fs.statSync(CLI).mode & 0o111, "the entry point is executable").toBe(0o111);
     const r = spawnSync("npx", ["--no-install", "wgpc", "--version"], { cwd: ROOT, encoding: "utf8" });

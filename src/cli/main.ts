@@ -11,6 +11,7 @@ import { Sources } from "../syntax/source.js";
 import { backendNames, backends, findBackend } from "../backends/registry.js";
 import type { Backend } from "../backends/types.js";
 import { diagnostic, hasErrors, type Diagnostic } from "../diagnostics/diagnostic.js";
+import { catalogue } from "../diagnostics/catalogue.js";
 import { renderText, toJson } from "../diagnostics/render.js";
 import { buildManifest, OutputDirError, writeBundles } from "../bundle/write.js";
 import { loadConfig, type Config } from "./config.js";
@@ -27,6 +28,8 @@ usage: wgpc <command> [options]
 commands:
   compile FILE...   compile a policy into per-host bundles
   check FILE...     check a policy; write nothing
+  test FILE...      evaluate the policy's expect statements; print "N passed, N failed"
+  explain-code CODE what a diagnostic code means
 
 options:
   -h, --help        show help (also: wgpc <command> --help)
@@ -46,6 +49,11 @@ the policy has an error; a previous output in DIR stays as it was.
 
 A wgpc.toml next to the first FILE may set: output = "DIR", targets = [..],
 leaf_qdisc = "fq_codel" (the qdisc under each shaping class).`,
+  test: `usage: wgpc test FILE...
+
+Evaluates every \`expect\` statement with the reference semantics and prints
+each failure (naming the rule that decided) and a summary line. Exit 0 when
+all hold, 1 when one fails or the policy has errors.`,
   check: `usage: wgpc check FILE... [--format text|json]
 
 Runs every stage of compile (parse, check, lower, expectations, backends)
@@ -152,6 +160,34 @@ function runCompile(args: string[], io: Io, write: boolean): number {
   return EXIT.ok;
 }
 
+/** `wgpc test`: the policy's `expect` statements alone, with a summary line. */
+function runTest(args: string[], io: Io): number {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: { help: { type: "boolean", short: "h" } } });
+  if (values.help) {
+    io.out(`${HELP.test}\n`);
+    return EXIT.ok;
+  }
+  if (positionals.length === 0) return usageError(io, "`wgpc test` needs at least one policy file", "text");
+  const result = compile(positionals, diskReader, STDLIB_DIR, { targets: [] });
+  const failed = result.diagnostics.filter((d) => d.slug === "expectation-failed");
+  const other = result.diagnostics.filter((d) => d.slug !== "expectation-failed" && d.severity === "error");
+  report(io, result.sources, result.diagnostics, "text");
+  if (other.length > 0 || !result.policy) return other.some((d) => d.slug === "cannot-read-file") ? EXIT.usage : EXIT.policy;
+  const total = result.policy.expects.length;
+  io.out(`${total - failed.length} passed, ${failed.length} failed\n`);
+  return failed.length > 0 ? EXIT.policy : EXIT.ok;
+}
+
+/** `wgpc explain-code CODE`: what a diagnostic means. */
+function explainCode(args: string[], io: Io): number {
+  const code = args[0]?.toUpperCase();
+  const entry = Object.entries(catalogue).find(([, e]) => e.code === code);
+  if (!entry) return usageError(io, `no diagnostic has the code \`${args[0] ?? ""}\` (see docs/diagnostics.md)`, "text");
+  const [slug, e] = entry;
+  io.out(`${e.code} ${slug} (${e.severity})\n\n${e.explanation}\n`);
+  return EXIT.ok;
+}
+
 export function main(argv: string[], io: Io): number {
   const [command, ...rest] = argv;
   try {
@@ -169,6 +205,10 @@ export function main(argv: string[], io: Io): number {
         return runCompile(rest, io, true);
       case "check":
         return runCompile(rest, io, false);
+      case "test":
+        return runTest(rest, io);
+      case "explain-code":
+        return explainCode(rest, io);
       default:
         return usageError(io, `unknown command \`${command}\``, "text");
     }

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { catalogue } from "../../src/diagnostics/catalogue.js";
 import { VERSION } from "../../src/version.js";
 import { cstTypesText } from "../../grammar/generate-cst-types.js";
+import { diagnosticsPage } from "../../src/diagnostics/generate-docs.js";
 import { ROOT } from "../support/compile.js";
 
 describe("project metadata", () => {
@@ -14,6 +15,10 @@ describe("project metadata", () => {
 
   it("has the committed CST types of the current grammar (npm run gen:cst)", () => {
     expect(fs.readFileSync(path.join(ROOT, "grammar/cst.d.ts"), "utf8")).toBe(cstTypesText());
+  });
+
+  it("has docs/diagnostics.md for the current catalogue (npm run gen:docs)", () => {
+    expect(fs.readFileSync(path.join(ROOT, "docs/diagnostics.md"), "utf8")).toBe(diagnosticsPage());
   });
 
   it("gives every diagnostic a unique code, a severity-matching prefix and an explanation", () => {
