@@ -388,6 +388,9 @@ export type DropEarlyStmtCstChildren = {
   Kw_to?: IToken[];
   destination?: DestinationCstNode[];
   Kw_early: IToken[];
+  Kw_acknowledge?: IToken[];
+  acknowledged?: IToken[];
+  Comma?: IToken[];
 };
 
 export interface ExpectStmtCstNode extends CstNode {
@@ -401,6 +404,12 @@ export type ExpectStmtCstChildren = {
   Arrow: IToken[];
   destination: DestinationCstNode[];
   verb: VerbCstNode[];
+  Kw_family?: IToken[];
+  family?: IToken[];
+  Kw_state?: IToken[];
+  state?: IToken[];
+  Kw_on?: IToken[];
+  iface?: IToken[];
 };
 
 export interface ICstNodeVisitor<IN, OUT> extends ICstVisitor<IN, OUT> {

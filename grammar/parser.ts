@@ -405,6 +405,10 @@ export class WgpParser extends CstParser {
       ]),
     );
     this.CONSUME(kw.early);
+    this.OPTION(() => {
+      this.CONSUME(kw.acknowledge);
+      this.AT_LEAST_ONE_SEP({ SEP: Comma, DEF: () => this.CONSUME(Name, { LABEL: "acknowledged" }) });
+    });
   });
 
   private expectStmt = this.RULE("expectStmt", () => {
@@ -413,6 +417,30 @@ export class WgpParser extends CstParser {
     this.CONSUME(Arrow);
     this.SUBRULE(this.destination);
     this.SUBRULE(this.verb);
+    // where and how the traffic is looked at: one family, a conntrack state,
+    // the interface it arrives on at the destination
+    this.MANY(() =>
+      this.OR([
+        {
+          ALT: () => {
+            this.CONSUME(kw.family);
+            this.CONSUME(NumberLit, { LABEL: "family" });
+          },
+        },
+        {
+          ALT: () => {
+            this.CONSUME(kw.state);
+            this.CONSUME2(Name, { LABEL: "state" });
+          },
+        },
+        {
+          ALT: () => {
+            this.CONSUME(kw.on);
+            this.CONSUME3(Name, { LABEL: "iface" });
+          },
+        },
+      ]),
+    );
   });
 }
 

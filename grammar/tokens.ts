@@ -77,6 +77,9 @@ export const keywords = {
   early: keyword("early"),
   expect: keyword("expect"),
   comment: keyword("comment"),
+  family: keyword("family"),
+  state: keyword("state"),
+  acknowledge: keyword("acknowledge"),
 };
 
 // IPv6 is matched by a function so that `cafe:ssh` (a host and a service)

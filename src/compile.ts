@@ -9,6 +9,7 @@ import { lowerShaping } from "./ir/shaping.js";
 import { lowerEarly } from "./ir/early.js";
 import type { HostIr } from "./ir/types.js";
 import { evaluateExpectations } from "./ir/expect.js";
+import { analyse } from "./analysis/analyse.js";
 import type { Artifact, Backend } from "./backends/types.js";
 import { diagnostic, hasErrors, type Diagnostic } from "./diagnostics/diagnostic.js";
 import { VERSION } from "./version.js";
@@ -64,7 +65,7 @@ export function compile(paths: readonly string[], reader: FileReader, stdlibDir:
     return lowerHost(policy, name, shaping.devices, early.programs);
   });
   if (hasErrors(diagnostics)) return { sources, diagnostics, policy };
-  diagnostics.push(...unenforcedRules(policy, hosts), ...evaluateExpectations(policy, hosts));
+  diagnostics.push(...unenforcedRules(policy, hosts), ...analyse(policy, hosts, { inPolicy: (file) => paths.includes(sources.get(file).path) }), ...evaluateExpectations(policy, hosts));
   if (hasErrors(diagnostics)) return { sources, diagnostics, policy, hosts };
   const selected = options.hosts ? hosts.filter((h) => options.hosts!.includes(h.name)) : hosts;
   const bundles = selected.map((host) =>

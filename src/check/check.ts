@@ -17,9 +17,11 @@ import {
   type Prefix,
 } from "../net/address.js";
 import { ICMP_TYPES, mergeL4, PORT_PROTOCOLS, type L4, type PortProto } from "../net/services.js";
+import { ACKNOWLEDGEABLE, CONNTRACK_STATES, type Acknowledgeable } from "./model.js";
 import type {
   CheckedExpect,
   CheckedPolicy,
+  Definition,
   CheckedRule,
   CheckedShaping,
   CheckedEarlyDrop,
@@ -102,6 +104,8 @@ class Checker {
   private readonly machines = new Map<string, MachineDraft>();
   private readonly groups = new Map<string, GroupDef>();
   private readonly services = new Map<string, ServiceDef>();
+  /** names that some statement refers to (for unused definitions) */
+  private readonly used = new Set<string>();
   private vpn?: VpnModel;
   private vpnDecl?: Extract<A.Statement, { kind: "vpn" }>;
   private readonly groupCache = new Map<string, Resolved | "failed">();
@@ -185,6 +189,7 @@ class Checker {
             } else if (!this.machines.has(h.text)) this.unknownName(h.text, h.span, "machine", [...this.machines.keys()]);
             else if (perMachine.has(h.text)) this.report("conflicting-default", { host: h.text }, h.span);
             else perMachine.set(h.text, s.verb);
+            this.used.add(h.text);
           }
           break;
         }
@@ -229,9 +234,21 @@ class Checker {
         shaping: shapings,
         earlyDrops,
         links: new Map([...links].map(([iface, l]) => [iface, l.rate])),
+        definitions: this.definitions(),
       },
       diagnostics: this.diagnostics,
     };
+  }
+
+  private definitions(): Definition[] {
+    const out: Definition[] = [];
+    for (const [name, m] of this.machines) {
+      // a VPN member is used by being one
+      if (m.hostSpan) out.push({ kind: "host", name, span: m.hostSpan, used: this.used.has(name) || m.memberSpan !== undefined });
+    }
+    for (const [name, g] of this.groups) out.push({ kind: "group", name, span: g.stmt.name.span, used: this.used.has(name) });
+    for (const [name, d] of this.services) out.push({ kind: "service", name, span: d.stmt.name.span, used: this.used.has(name) });
+    return out;
   }
 
   private firstWordSpan(span: A.Span): A.Span {
@@ -591,6 +608,7 @@ class Checker {
       case "name": {
         if (t.name === "any") return { sources: [{ kind: "any" }], dests: [{ kind: "any" }] };
         if (t.name === "vpn" || t.name === this.vpnDecl?.name.text) return this.vpnMembers(t.span);
+        this.used.add(t.name);
         const m = this.machines.get(t.name);
         if (m) return this.machineTarget(m);
         if (this.groups.has(t.name)) return this.groupValue(t.name, chain);
@@ -675,6 +693,7 @@ class Checker {
     }
     const name = item.name.text;
     const defined = this.services.get(name);
+    if (defined) this.used.add(name);
     if (defined && !item.icmpType) return this.namedService(name, defined, chain);
     if ((PORT_PROTOCOLS as readonly string[]).includes(name)) {
       if (item.icmpType) {
@@ -895,7 +914,13 @@ class Checker {
       }
       dests.push(...(d.kind === "prefix" ? [d.prefix] : [...this.machines.get(d.name)!.physical, ...this.machines.get(d.name)!.overlay]));
     }
-    return { origin: this.origin(s.span, seq), sources, dests: dests && normalisePrefixes(dests), services: destination.services };
+    const acknowledged = new Set<Acknowledgeable>();
+    for (const word of s.acknowledged) {
+      const known = ACKNOWLEDGEABLE.find((a) => a === word.text);
+      if (known) acknowledged.add(known);
+      else this.report("invalid-option-value", { value: word.text, option: "acknowledgement", expected: ACKNOWLEDGEABLE.join(" or ") }, word.span);
+    }
+    return { origin: this.origin(s.span, seq), sources, dests: dests && normalisePrefixes(dests), services: destination.services, acknowledged };
   }
 
   // ---------------------------------------------------------------- rules
@@ -973,6 +998,30 @@ class Checker {
     const { dests, services } = this.destination(s.destination);
     if (this.diagnostics.slice(before).some((d) => d.severity === "error")) return undefined;
     if (services === undefined || !this.checkFamilies(sources, dests, s.span)) return undefined;
-    return { verdict: s.verdict, span: s.span, sources, dests, services };
+    const options = this.expectOptions(s);
+    return options && { verdict: s.verdict, span: s.span, sources, dests, services, ...options };
+  }
+
+  private expectOptions(s: Extract<A.Statement, { kind: "expect" }>): Pick<CheckedExpect, "family" | "state" | "iface"> | undefined {
+    let ok = true;
+    const family = s.family && (s.family.text === "4" ? 4 : s.family.text === "6" ? 6 : undefined);
+    if (s.family && family === undefined) {
+      this.report("invalid-option-value", { value: s.family.text, option: "family", expected: "4 or 6" }, s.family.span);
+      ok = false;
+    }
+    const state = s.state ? CONNTRACK_STATES.find((x) => x === s.state!.text) : "new";
+    if (s.state && state === undefined) {
+      this.report("invalid-option-value", { value: s.state.text, option: "state", expected: CONNTRACK_STATES.join(", ") }, s.state.span);
+      ok = false;
+    }
+    if (s.iface) {
+      const known = new Set<string>(this.vpnDecl ? [this.vpnDecl.iface.text] : []);
+      for (const m of this.machines.values()) for (const i of m.ifaces.length > 0 ? m.ifaces : ["eth0"]) known.add(i);
+      if (!known.has(s.iface.text)) {
+        this.report("unknown-interface", { iface: s.iface.text, known: [...known].sort().join(", ") }, s.iface.span);
+        ok = false;
+      }
+    }
+    return ok ? { family, state: state ?? "new", iface: s.iface?.text } : undefined;
   }
 }

@@ -73,13 +73,26 @@ export interface CheckedRule {
   readonly services: Services;
 }
 
+export type ConntrackState = "new" | "established" | "related" | "invalid";
+export const CONNTRACK_STATES: readonly ConntrackState[] = ["new", "established", "related", "invalid"];
+
 export interface CheckedExpect {
   readonly verdict: Verb;
   readonly span: Span;
   readonly sources: readonly SourceAtom[];
   readonly dests: readonly DestAtom[];
   readonly services: Services;
+  /** only this family (`family 4|6`); both when absent */
+  readonly family?: Family;
+  /** the packets' conntrack state; `new` unless written */
+  readonly state: ConntrackState;
+  /** only paths arriving at the destination on this interface */
+  readonly iface?: string;
 }
+
+/** What an early drop may knowingly cut off. */
+export type Acknowledgeable = "neighbour-discovery" | "wireguard";
+export const ACKNOWLEDGEABLE: readonly Acknowledgeable[] = ["neighbour-discovery", "wireguard"];
 
 /** What one shaping class is about: a name for comments and the addresses it classifies. */
 export interface ShapeTarget {
@@ -121,6 +134,15 @@ export interface CheckedEarlyDrop {
   /** destination addresses, or null for any */
   readonly dests: readonly Prefix[] | null;
   readonly services: Services;
+  readonly acknowledged: ReadonlySet<Acknowledgeable>;
+}
+
+/** A named definition of the policy, and whether any statement refers to it. */
+export interface Definition {
+  readonly kind: "host" | "group" | "service";
+  readonly name: string;
+  readonly span: Span;
+  readonly used: boolean;
 }
 
 export interface CheckedPolicy {
@@ -134,4 +156,5 @@ export interface CheckedPolicy {
   /** declared capacity per interface of the hub, bits per second */
   readonly links: ReadonlyMap<string, number>;
   readonly earlyDrops: readonly CheckedEarlyDrop[];
+  readonly definitions: readonly Definition[];
 }

@@ -71,9 +71,12 @@ function report(io: Io, sources: Sources, diagnostics: readonly Diagnostic[], fo
     return;
   }
   for (const d of diagnostics) io.err(`${renderText(sources, d)}\n`);
-  const errors = diagnostics.filter((d) => d.severity === "error").length;
-  const warnings = diagnostics.length - errors;
-  if (diagnostics.length > 0) io.err(`${errors} error${errors === 1 ? "" : "s"}, ${warnings} warning${warnings === 1 ? "" : "s"}\n`);
+  const count = (severity: string, word: string) => {
+    const n = diagnostics.filter((d) => d.severity === severity).length;
+    return `${n} ${word}${n === 1 ? "" : "s"}`;
+  };
+  const notes = diagnostics.some((d) => d.severity === "note") ? `, ${count("note", "note")}` : "";
+  if (diagnostics.length > 0) io.err(`${count("error", "error")}, ${count("warning", "warning")}${notes}\n`);
 }
 
 function usageError(io: Io, detail: string, format: string): number {

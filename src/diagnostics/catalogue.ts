@@ -2,7 +2,8 @@
 // released; add new codes instead. Messages are lowercase, no trailing
 // period, names in backticks; `help` is the only place that suggests a fix.
 
-export type Severity = "error" | "warning";
+/** errors fail the command; warnings fail it under `--strict`; notes never do */
+export type Severity = "error" | "warning" | "note";
 
 interface Entry<P> {
   readonly code: string;
@@ -248,6 +249,48 @@ export const catalogue = {
   "family-without-rule": entry<{ family: string }>(
     "W0606", "warning", (p) => `this rule has no ${p.family} form: its services do not exist in ${p.family}`,
     "The rule's source and destination have addresses of this family, but none of its services can be matched in it (e.g. an ICMP type number that only IPv4 has), so the rule is compiled for the other family only.",
+  ),
+  "invalid-option-value": entry<{ value: string; option: string; expected: string }>(
+    "E0607", "error", (p) => `\`${p.value}\` is not a valid ${p.option} (expected ${p.expected})`,
+    "An option of a statement takes one of a fixed set of values: `family 4|6`, `state new|established|related|invalid`, `acknowledge neighbour-discovery, wireguard`.",
+  ),
+  "unknown-interface": entry<{ iface: string; known: string }>(
+    "E0608", "error", (p) => `no machine of the policy has an interface \`${p.iface}\` (known: ${p.known})`,
+    "`expect … on IFACE` looks at the paths that arrive at the destination on IFACE: the VPN interface or one named with `host NAME ADDRESS on IFACE` (`eth0` when a host names none).",
+  ),
+
+  // --- analysis (src/analysis) ---
+  "rule-shadowed": entry<{ covers: string }>(
+    "W0620", "warning", (p) => `this rule never decides: all of its traffic is taken first by ${p.covers}`,
+    "Every packet this rule matches is decided by earlier rules, on every machine where it is enforced; together they cover it even when no single one does. The related notes show, for each covering rule, one packet it takes first.",
+  ),
+  "rule-redundant": entry<{ later: string }>(
+    "W0621", "warning", (p) => `this rule is redundant: all of its traffic is decided the same way later by ${p.later}`,
+    "Every packet this rule decides would reach later rules with the same verdict, and no rule of another verdict in between; removing it changes nothing.",
+  ),
+  "order-decides": entry<{ earlier: string; verb: string; overlap: string }>(
+    "N0622", "note", (p) => `${p.earlier} (${p.verb}) decides part of this rule's traffic first: ${p.overlap}`,
+    "An earlier rule with the other verdict overlaps this one and is not simply an exception inside it, so their order decides the overlap. Check that the earlier rule is meant to win there.",
+  ),
+  "analysis-skipped": entry<{ limit: number }>(
+    "N0623", "note", (p) => `rule analysis skipped chains of more than ${p.limit} rules`,
+    "Shadowing and redundancy are computed exactly, which costs time with the square of a chain's length; very long chains are not analysed.",
+  ),
+  "unused-definition": entry<{ kind: string; name: string }>(
+    "W0624", "warning", (p) => `${p.kind} \`${p.name}\` is never used`,
+    "A host, group or service that no statement names is probably a leftover or a typo elsewhere. A host named by nothing still gets a bundle, with the defaults only.",
+  ),
+  "family-asymmetry": entry<{ allowed: string; name: string; other: string }>(
+    "W0625", "warning", (p) => `this rule allows ${p.allowed} only, though \`${p.name}\` also has ${p.other} addresses`,
+    "A host or group with addresses in both families is reached over both; a rule that opens only one of them leaves the other closed (or open through another rule), which is rarely what was meant. Name the other family's addresses too, or write the rule with literal addresses of one family to make the choice visible.",
+  ),
+  "spoofable-overlay-source": entry<{ host: string; hook: string; prefix: string; iface: string }>(
+    "E0626", "error", (p) => `on \`${p.host}\` (${p.hook}) a rule accepts overlay addresses ${p.prefix} arriving on other interfaces than \`${p.iface}\``,
+    "Overlay addresses mean VPN membership only together with the VPN interface; from anywhere else they can be spoofed. wgpc ties them to the interface itself, so this is a safety net over the IR and should never fire.",
+  ),
+  "essential-traffic-dropped": entry<{ what: string; host: string; by: string; acknowledge: string }>(
+    "E0627", "error", (p) => `${p.what} to \`${p.host}\` is dropped by ${p.by}`,
+    "Neighbour discovery (ICMPv6 133-136) keeps IPv6 working on a link and the WireGuard port keeps the VPN up; a policy that drops them cuts the machine off. Say `acknowledge neighbour-discovery` or `acknowledge wireguard` on the `drop … early` statement if that is really meant.",
   ),
 
   // --- shaping ---

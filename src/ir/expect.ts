@@ -159,9 +159,11 @@ function evaluateOne(policy: CheckedPolicy, byName: Map<string, HostIr>, boundar
   const wantAllow = e.verdict === "allow";
   for (const dest of destinations(policy, e)) {
     const family = dest.address.family;
+    if (e.family !== undefined && e.family !== family) continue;
     for (const src of sources(policy, boundaries, e.sources, family)) {
       for (const l4 of l4Probes(policy, e, family)) {
-        for (const path of paths(policy, src.fromVpn, src.saddr, dest.machine, dest.address, dest.overlay, { family, ct: "new", ...l4 })) {
+        for (const path of paths(policy, src.fromVpn, src.saddr, dest.machine, dest.address, dest.overlay, { family, ct: e.state, ...l4 })) {
+          if (e.iface !== undefined && path[path.length - 1]!.packet.iif !== e.iface) continue;
           const decisions = path.map((hop) => ({ hop, decision: evaluate(byName.get(hop.host)!, hop.hook, hop.packet) }));
           const blocked = decisions.find((d) => d.decision.verdict !== "accept");
           const what = `${formatBits(family, src.saddr)} → ${formatBits(family, dest.address.bits)}${l4.dport !== undefined ? ` port ${l4.dport}` : ""}`;

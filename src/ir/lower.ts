@@ -6,7 +6,7 @@ import { normalisePrefixes, prefixContains, samePrefix, type Family, type Prefix
 import { icmpProtoOf, type L4 } from "../net/services.js";
 import type { CheckedPolicy, CheckedRule, DestAtom, Machine } from "../check/model.js";
 import type { Chain, FamilyIr, HostIr, IfaceMatch, IrRule, Match, RuleOrigin, Section, ShapedDevice, Verdict } from "./types.js";
-import { dropRepeatedRules, mergeMatchesBy } from "./passes.js";
+import { mergeMatchesBy, splitRepeatedRules } from "./passes.js";
 import type { XdpProgram } from "./early.js";
 import { lowerWireguard } from "./wireguard.js";
 
@@ -204,10 +204,10 @@ class HostLowering {
   private chain(hook: Chain["hook"], base: IrRule[], rules: IrRule[]): Chain {
     for (const r of rules) this.placed.add(r.origin.seq);
     const verb = this.defaultVerb();
-    const sections: Section[] = [
-      { name: "base", rules: dropRepeatedRules(base) },
-      { name: "rules", rules: dropRepeatedRules(rules) },
-    ];
+    const sections: Section[] = (["base", "rules"] as const).map((name) => {
+      const { kept, repeats } = splitRepeatedRules(name === "base" ? base : rules);
+      return repeats.length > 0 ? { name, rules: kept, repeats } : { name, rules: kept };
+    });
     const origin: RuleOrigin = { seq: Number.MAX_SAFE_INTEGER, kind: "default", label: "default reject" };
     const tail: IrRule[] =
       verb === "reject"

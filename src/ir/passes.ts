@@ -43,13 +43,18 @@ export function mergeMatchesBy(matches: readonly Match[], field: "saddr" | "dadd
 
 const verdictKey = (r: IrRule) => (r.verdict.kind === "reject" ? `reject:${r.verdict.with}` : r.verdict.kind);
 
-/** A rule equal to an earlier one can never decide a packet: drop it. */
-export function dropRepeatedRules(rules: readonly IrRule[]): IrRule[] {
+/**
+ * A rule equal to an earlier one can never decide a packet: it is set aside
+ * (backends never see it; the analysis still knows the policy rule had it).
+ */
+export function splitRepeatedRules(rules: readonly IrRule[]): { kept: IrRule[]; repeats: IrRule[] } {
   const seen = new Set<string>();
-  return rules.filter((r) => {
+  const kept: IrRule[] = [];
+  const repeats: IrRule[] = [];
+  for (const r of rules) {
     const key = `${matchKey(r.match)}=>${verdictKey(r)}`;
-    if (seen.has(key)) return false;
+    (seen.has(key) ? repeats : kept).push(r);
     seen.add(key);
-    return true;
-  });
+  }
+  return { kept, repeats };
 }

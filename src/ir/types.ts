@@ -57,6 +57,8 @@ export type SectionName = "base" | "rules";
 export interface Section {
   readonly name: SectionName;
   readonly rules: readonly IrRule[];
+  /** rules equal to an earlier one: never printed, kept for the analysis */
+  readonly repeats?: readonly IrRule[];
 }
 
 export interface Chain {

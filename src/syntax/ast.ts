@@ -137,6 +137,8 @@ export type Statement =
       readonly kind: "drop-early";
       readonly sources: readonly Target[];
       readonly destination?: Destination;
+      /** what the admin accepts losing: `neighbour-discovery`, `wireguard` */
+      readonly acknowledged: readonly Word[];
       readonly span: Span;
     }
   | {
@@ -144,6 +146,12 @@ export type Statement =
       readonly source: Target;
       readonly destination: Destination;
       readonly verdict: Verb;
+      /** `family 4|6`: only this family */
+      readonly family?: Word;
+      /** `state NAME`: the packet's conntrack state (default new) */
+      readonly state?: Word;
+      /** `on IFACE`: only paths arriving at the destination on this interface */
+      readonly iface?: Word;
       readonly span: Span;
     };
 

@@ -401,17 +401,24 @@ class AstBuilder {
       kind: "drop-early",
       sources: (c.sources ?? []).flatMap((list) => this.targetList(list)),
       destination: c.destination ? this.destination(c.destination[0]!) : undefined,
+      acknowledged: (c.acknowledged ?? []).map((t) => this.word(t)),
       span: this.span(node),
     };
   }
 
   private expectStmt(node: C.ExpectStmtCstNode): A.Statement {
     const c = node.children;
+    this.once("family", c.Kw_family);
+    this.once("state", c.Kw_state);
+    this.once("on", c.Kw_on);
     return {
       kind: "expect",
       source: this.target(c.target[0]!),
       destination: this.destination(c.destination[0]!),
       verdict: this.verb(c.verb[0]!).verb,
+      family: c.family ? this.word(c.family[0]!) : undefined,
+      state: c.state ? this.word(c.state[0]!) : undefined,
+      iface: c.iface ? this.word(c.iface[0]!) : undefined,
       span: this.span(node),
     };
   }

@@ -53,7 +53,7 @@ describe("positions", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "wgpc-utf8-"));
     try {
       const good = path.join(dir, "good.wgp");
-      fs.writeFileSync(good, Buffer.from("host h 192.0.2.1\n# \uFFFD is fine\n", "utf8"));
+      fs.writeFileSync(good, Buffer.from("host h 192.0.2.1\nallow any -> h:22/tcp\n# \uFFFD is fine\n", "utf8"));
       expect(rendered(compileFiles([good]))).toBe("");
       const bad = path.join(dir, "bad.wgp");
       fs.writeFileSync(bad, Buffer.concat([Buffer.from("host h 192.0.2.1\n# é "), Buffer.from([0xff]), Buffer.from("\n")]));
@@ -64,7 +64,7 @@ describe("positions", () => {
   });
 
   it("reads every IPv6 text form", () => {
-    expect(codes("host h 1:2:3:4:5:6:7::, ::2:3:4:5:6:7:8\n")).toEqual([]);
+    expect(codes("host h 1:2:3:4:5:6:7::, ::2:3:4:5:6:7:8\nallow any -> h:22/tcp\n")).toEqual([]);
   });
 });
 

@@ -25,7 +25,7 @@ describe("project metadata", () => {
     const entries = Object.values(catalogue);
     expect(new Set(entries.map((e) => e.code)).size).toBe(entries.length);
     for (const e of entries) {
-      expect(e.code).toMatch(e.severity === "error" ? /^E\d{4}$/ : /^W\d{4}$/);
+      expect(e.code).toMatch({ error: /^E\d{4}$/, warning: /^W\d{4}$/, note: /^N\d{4}$/ }[e.severity]);
       expect(e.explanation.length).toBeGreaterThan(20);
     }
   });

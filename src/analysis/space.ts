@@ -1,0 +1,260 @@
+// The packet space of one chain as boxes: each dimension of a match (input
+// and output interface, source and destination address, protocol, port or
+// ICMP type, conntrack state, hop limit) becomes a set of integer intervals,
+// and a rule's match is the product of its sets. Union, difference and
+// emptiness of such boxes are exact, so "does any packet get past these
+// rules" has a yes-or-no answer with a packet to show, not a sample.
+import { familyWidth, formatBits, prefixesToRanges, rangeAsPrefix, type Family } from "../net/address.js";
+import type { Packet, PacketProto } from "../ir/evaluate.js";
+import type { Chain, CtState, FilterHook, IfaceMatch, IrRule, Match } from "../ir/types.js";
+
+/** Sorted, disjoint, non-adjacent inclusive intervals. */
+export type Intervals = readonly (readonly [bigint, bigint])[];
+
+const DIMENSIONS = ["iif", "oif", "saddr", "daddr", "proto", "key", "ct", "hop"] as const;
+type Dimension = (typeof DIMENSIONS)[number];
+export type Box = Readonly<Record<Dimension, Intervals>>;
+export type Region = readonly Box[];
+
+/** The name a witness packet gives an interface no rule of the chain names. */
+export const OTHER_INTERFACE = "*";
+
+export const PROTOCOLS: readonly PacketProto[] = ["tcp", "udp", "sctp", "icmp", "icmpv6", "other"];
+const STATES: readonly CtState[] = ["new", "established", "related", "invalid"];
+
+function normalise(list: (readonly [bigint, bigint])[]): Intervals {
+  const sorted = list.filter(([lo, hi]) => lo <= hi).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const out: [bigint, bigint][] = [];
+  for (const [lo, hi] of sorted) {
+    const last = out[out.length - 1];
+    if (last && lo <= last[1] + 1n) last[1] = hi > last[1] ? hi : last[1];
+    else out.push([lo, hi]);
+  }
+  return out;
+}
+
+export function intersect(a: Intervals, b: Intervals): Intervals {
+  const out: [bigint, bigint][] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const lo = a[i]![0] > b[j]![0] ? a[i]![0] : b[j]![0];
+    const hi = a[i]![1] < b[j]![1] ? a[i]![1] : b[j]![1];
+    if (lo <= hi) out.push([lo, hi]);
+    if (a[i]![1] < b[j]![1]) i++;
+    else j++;
+  }
+  return out;
+}
+
+export function subtract(a: Intervals, b: Intervals): Intervals {
+  const out: [bigint, bigint][] = [];
+  for (const [lo0, hi] of a) {
+    let lo = lo0;
+    for (const [blo, bhi] of b) {
+      if (bhi < lo || blo > hi) continue;
+      if (blo > lo) out.push([lo, blo - 1n]);
+      lo = bhi + 1n;
+      if (lo > hi) break;
+    }
+    if (lo <= hi) out.push([lo, hi]);
+  }
+  return out;
+}
+
+const isSubset = (a: Intervals, b: Intervals) => subtract(a, b).length === 0;
+
+/**
+ * The integer coding of one chain's dimensions. Interfaces are numbered by
+ * the names the chain's rules use, then one number for every other name and
+ * one for "no interface" (locally generated packets have no input one).
+ */
+export class ChainSpace {
+  private readonly ifaces: string[];
+  readonly full: Box;
+
+  constructor(
+    readonly family: Family,
+    private readonly hook: FilterHook,
+    rules: readonly IrRule[],
+    /** addresses a witness packet goes to, when it can (the machine's own) */
+    private readonly preferredDestinations: readonly bigint[] = [],
+  ) {
+    const names = new Set<string>();
+    for (const r of rules) for (const i of [r.match.iif, r.match.oif]) if (i) names.add(i.name);
+    this.ifaces = [...names].sort();
+    const all = (max: number | bigint): Intervals => [[0n, BigInt(max)]];
+    this.full = {
+      iif: all(this.ifaces.length + 1),
+      oif: all(this.ifaces.length + 1),
+      saddr: all((1n << BigInt(familyWidth(family))) - 1n),
+      daddr: all((1n << BigInt(familyWidth(family))) - 1n),
+      proto: all(PROTOCOLS.length - 1),
+      key: all(65535),
+      ct: all(STATES.length - 1),
+      hop: all(255),
+    };
+    // what the hook sees: input has no output interface, output no input
+    // one, forward both
+    const present: Intervals = [[0n, this.other]];
+    const absent: Intervals = [[this.none, this.none]];
+    this.full = {
+      ...this.full,
+      iif: hook === "output" ? absent : present,
+      oif: hook === "input" ? absent : present,
+    };
+  }
+
+  private get other(): bigint {
+    return BigInt(this.ifaces.length);
+  }
+
+  private get none(): bigint {
+    return BigInt(this.ifaces.length + 1);
+  }
+
+  private iface(m: IfaceMatch | undefined): Intervals {
+    if (!m) return [[0n, this.none]];
+    const at = BigInt(this.ifaces.indexOf(m.name));
+    return m.negate ? normalise([[0n, at - 1n], [at + 1n, this.other]]) : [[at, at]];
+  }
+
+  /** The packets of the hook a match takes (empty dimensions when none). */
+  box(m: Match): Box {
+    const raw = this.rawBox(m);
+    return { ...raw, iif: intersect(raw.iif, this.full.iif), oif: intersect(raw.oif, this.full.oif) };
+  }
+
+  private rawBox(m: Match): Box {
+    const addresses = (prefixes: Match["saddr"], all: Intervals): Intervals =>
+      prefixes ? normalise(prefixesToRanges(prefixes).map((r) => [r.low, r.high] as const)) : all;
+    const proto = m.l4 ? BigInt(PROTOCOLS.indexOf(m.l4.proto)) : undefined;
+    let key = this.full.key;
+    if (m.l4?.kind === "ports" && m.l4.ports) key = normalise(m.l4.ports.map((r) => [BigInt(r.low), BigInt(r.high)] as const));
+    if (m.l4?.kind === "icmp" && m.l4.types) key = normalise(m.l4.types.map((t) => [BigInt(t), BigInt(t)] as const));
+    return {
+      iif: this.iface(m.iif),
+      oif: this.iface(m.oif),
+      saddr: addresses(m.saddr, this.full.saddr),
+      daddr: addresses(m.daddr, this.full.daddr),
+      proto: proto === undefined ? this.full.proto : [[proto, proto]],
+      key,
+      ct: m.ctState ? normalise(m.ctState.map((s) => [BigInt(STATES.indexOf(s)), BigInt(STATES.indexOf(s))] as const)) : this.full.ct,
+      hop: m.hopLimit === undefined ? this.full.hop : [[BigInt(m.hopLimit), BigInt(m.hopLimit)]],
+    };
+  }
+
+  /** One packet inside the box: the lowest value of each dimension. */
+  witness(box: Box): Packet {
+    const low = (d: Dimension) => box[d][0]![0];
+    const daddr = this.preferredDestinations.find((a) => box.daddr.some(([lo, hi]) => lo <= a && a <= hi)) ?? low("daddr");
+    const ifaceName = (n: bigint) => (n === this.none ? undefined : n === this.other ? OTHER_INTERFACE : this.ifaces[Number(n)]);
+    const proto = PROTOCOLS[Number(low("proto"))]!;
+    const key = Number(low("key"));
+    return {
+      family: this.family,
+      iif: ifaceName(low("iif")),
+      oif: ifaceName(low("oif")),
+      saddr: low("saddr"),
+      daddr,
+      proto,
+      dport: proto === "tcp" || proto === "udp" || proto === "sctp" ? key : undefined,
+      icmpType: proto === "icmp" || proto === "icmpv6" ? key : undefined,
+      ct: STATES[Number(low("ct"))]!,
+      hopLimit: this.family === 6 ? Number(low("hop")) : undefined,
+    };
+  }
+
+  /** The box in the policy's words, naming only the dimensions it limits. */
+  describe(box: Box): string {
+    const parts: string[] = [];
+    const limited = (d: Dimension) => !isSubset(this.full[d], box[d]);
+    const addresses = (d: "saddr" | "daddr") => {
+      const ranges = box[d].map(([low, high]) => {
+        const p = rangeAsPrefix({ family: this.family, low, high });
+        if (low === high) return formatBits(this.family, low);
+        return p ? `${formatBits(this.family, p.bits)}/${p.length}` : `${formatBits(this.family, low)}-${formatBits(this.family, high)}`;
+      });
+      return ranges.length > 3 ? `${ranges.slice(0, 3).join(", ")}, …` : ranges.join(", ");
+    };
+    parts.push(limited("saddr") ? `from ${addresses("saddr")}` : "from anywhere");
+    // on input, a rule without a destination means the machine's own addresses
+    if (limited("daddr")) parts.push(`to ${addresses("daddr")}`);
+    else if (this.hook !== "input") parts.push("to anywhere");
+    if (limited("proto")) {
+      const protos = box.proto.flatMap(([lo, hi]) => PROTOCOLS.slice(Number(lo), Number(hi) + 1));
+      const keys = limited("key") ? box.key.map(([lo, hi]) => (lo === hi ? `${lo}` : `${lo}-${hi}`)).join(",") : undefined;
+      parts.push(keys ? `${protos.join("/")} ${protos.every((p) => p.startsWith("icmp")) ? "type" : "port"} ${keys}` : protos.join("/"));
+    }
+    for (const d of ["iif", "oif"] as const) {
+      if (!limited(d)) continue;
+      const names = box[d].flatMap(([lo, hi]) => {
+        const out: string[] = [];
+        for (let n = lo; n <= hi; n++) out.push(n === this.none ? "none" : n === this.other ? "others" : this.ifaces[Number(n)]!);
+        return out;
+      });
+      parts.push(`${d === "iif" ? "in on" : "out on"} ${names.join("/")}`);
+    }
+    if (limited("ct")) parts.push(`state ${box.ct.flatMap(([lo, hi]) => STATES.slice(Number(lo), Number(hi) + 1)).join("/")}`);
+    return parts.join(" ");
+  }
+}
+
+export const chainRules = (chain: Chain): IrRule[] => chain.sections.flatMap((s) => s.rules);
+
+export const isEmptyBox = (b: Box): boolean => DIMENSIONS.some((d) => b[d].length === 0);
+
+export function boxIntersect(a: Box, b: Box): Box | undefined {
+  const out: Partial<Record<Dimension, Intervals>> = {};
+  for (const d of DIMENSIONS) {
+    const x = intersect(a[d], b[d]);
+    if (x.length === 0) return undefined;
+    out[d] = x;
+  }
+  return out as Box;
+}
+
+/** a minus b as disjoint boxes. */
+function boxSubtract(a: Box, b: Box): Box[] {
+  if (!boxIntersect(a, b)) return [a];
+  const out: Box[] = [];
+  let rest: Record<Dimension, Intervals> = { ...a };
+  for (const d of DIMENSIONS) {
+    const outside = subtract(rest[d], b[d]);
+    if (outside.length > 0) out.push({ ...rest, [d]: outside });
+    rest = { ...rest, [d]: intersect(rest[d], b[d]) };
+  }
+  return out;
+}
+
+/** Thrown when a difference would need more boxes than an analysis may spend. */
+export class TooComplex extends Error {}
+
+export const MAX_BOXES = 20_000;
+
+export function regionSubtract(region: Region, b: Box): Box[] {
+  const out: Box[] = [];
+  for (const a of region) {
+    out.push(...boxSubtract(a, b));
+    if (out.length > MAX_BOXES) throw new TooComplex();
+  }
+  return out;
+}
+
+export function regionIntersect(region: Region, b: Box): Box[] {
+  return region.flatMap((a) => boxIntersect(a, b) ?? []);
+}
+
+/** The boxes as one region of disjoint boxes. */
+export function union(boxes: readonly Box[]): Box[] {
+  const out: Box[] = [];
+  for (const b of boxes) {
+    let rest: Box[] = [b];
+    for (const o of out) {
+      rest = regionSubtract(rest, o);
+      if (rest.length === 0) break;
+    }
+    out.push(...rest);
+  }
+  return out;
+}
