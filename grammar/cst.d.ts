@@ -393,6 +393,32 @@ export type DropEarlyStmtCstChildren = {
   Comma?: IToken[];
 };
 
+export interface FlowOptionsCstNode extends CstNode {
+  name: "flowOptions";
+  children: FlowOptionsCstChildren;
+}
+
+export type FlowOptionsCstChildren = {
+  Kw_family?: IToken[];
+  family?: IToken[];
+  Kw_state?: IToken[];
+  state?: IToken[];
+  Kw_on?: IToken[];
+  iface?: IToken[];
+};
+
+export interface FlowQueryCstNode extends CstNode {
+  name: "flowQuery";
+  children: FlowQueryCstChildren;
+}
+
+export type FlowQueryCstChildren = {
+  target: TargetCstNode[];
+  Arrow: IToken[];
+  destination: DestinationCstNode[];
+  flowOptions: FlowOptionsCstNode[];
+};
+
 export interface ExpectStmtCstNode extends CstNode {
   name: "expectStmt";
   children: ExpectStmtCstChildren;
@@ -404,12 +430,7 @@ export type ExpectStmtCstChildren = {
   Arrow: IToken[];
   destination: DestinationCstNode[];
   verb: VerbCstNode[];
-  Kw_family?: IToken[];
-  family?: IToken[];
-  Kw_state?: IToken[];
-  state?: IToken[];
-  Kw_on?: IToken[];
-  iface?: IToken[];
+  flowOptions: FlowOptionsCstNode[];
 };
 
 export interface ICstNodeVisitor<IN, OUT> extends ICstVisitor<IN, OUT> {
@@ -443,5 +464,7 @@ export interface ICstNodeVisitor<IN, OUT> extends ICstVisitor<IN, OUT> {
   shapeStmt(children: ShapeStmtCstChildren, param?: IN): OUT;
   delayStmt(children: DelayStmtCstChildren, param?: IN): OUT;
   dropEarlyStmt(children: DropEarlyStmtCstChildren, param?: IN): OUT;
+  flowOptions(children: FlowOptionsCstChildren, param?: IN): OUT;
+  flowQuery(children: FlowQueryCstChildren, param?: IN): OUT;
   expectStmt(children: ExpectStmtCstChildren, param?: IN): OUT;
 }

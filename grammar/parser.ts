@@ -411,14 +411,9 @@ export class WgpParser extends CstParser {
     });
   });
 
-  private expectStmt = this.RULE("expectStmt", () => {
-    this.CONSUME(kw.expect);
-    this.SUBRULE(this.target);
-    this.CONSUME(Arrow);
-    this.SUBRULE(this.destination);
-    this.SUBRULE(this.verb);
-    // where and how the traffic is looked at: one family, a conntrack state,
-    // the interface it arrives on at the destination
+  // where and how traffic is looked at: one family, a conntrack state, the
+  // interface it arrives on at the destination
+  private flowOptions = this.RULE("flowOptions", () => {
     this.MANY(() =>
       this.OR([
         {
@@ -442,6 +437,23 @@ export class WgpParser extends CstParser {
       ]),
     );
   });
+
+  /** `wgpc explain`'s question: traffic as an expectation states it, without a verdict. */
+  public flowQuery = this.RULE("flowQuery", () => {
+    this.SUBRULE(this.target);
+    this.CONSUME(Arrow);
+    this.SUBRULE(this.destination);
+    this.SUBRULE(this.flowOptions);
+  });
+
+  private expectStmt = this.RULE("expectStmt", () => {
+    this.CONSUME(kw.expect);
+    this.SUBRULE(this.target);
+    this.CONSUME(Arrow);
+    this.SUBRULE(this.destination);
+    this.SUBRULE(this.verb);
+    this.SUBRULE(this.flowOptions);
+  });
 }
 
 // One parser instance is reused: chevrotain parsers are built once and reset
@@ -451,6 +463,12 @@ export const wgpParser = new WgpParser();
 export function parseTokens(tokens: IToken[]): { cst: CstNode; errors: typeof wgpParser.errors } {
   wgpParser.input = tokens;
   const cst = wgpParser.policy();
+  return { cst, errors: wgpParser.errors };
+}
+
+export function parseQueryTokens(tokens: IToken[]): { cst: CstNode; errors: typeof wgpParser.errors } {
+  wgpParser.input = tokens;
+  const cst = wgpParser.flowQuery();
   return { cst, errors: wgpParser.errors };
 }
 

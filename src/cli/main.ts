@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { compile } from "../compile.js";
+import { explain, renderExplanation } from "../explain.js";
 import { diskReader, STDLIB_DIR } from "./disk-reader.js";
 import { Sources } from "../syntax/source.js";
 import { backendNames, backends, findBackend } from "../backends/registry.js";
@@ -29,7 +30,9 @@ commands:
   compile FILE...   compile a policy into per-host bundles
   check FILE...     check a policy; write nothing
   test FILE...      evaluate the policy's expect statements; print "N passed, N failed"
-  explain-code CODE what a diagnostic code means
+  explain FILE... 'SRC -> DST[:SVC]'
+                    what the policy does with that traffic, machine by machine
+  explain-code CODE what a diagnostic code means (also: wgpc explain --code CODE)
 
 options:
   -h, --help        show help (also: wgpc <command> --help)
@@ -54,6 +57,16 @@ leaf_qdisc = "fq_codel" (the qdisc under each shaping class).`,
 Evaluates every \`expect\` statement with the reference semantics and prints
 each failure (naming the rule that decided) and a summary line. Exit 0 when
 all hold, 1 when one fails or the policy has errors.`,
+  explain: `usage: wgpc explain FILE... 'SRC -> DST[:SERVICE] [family 4|6] [state S] [on IFACE]' [--format text|json]
+       wgpc explain --code CODE
+
+Traces the traffic through the compiled policy with the reference semantics:
+for every path (straight to the destination, or through the VPN hub) and
+representative packet, each enforcement point's verdict, the rule that
+decided (with its source line) and the policy rules passed over. The
+question uses the policy's names, like an \`expect\` statement without the
+verdict; state is new unless given. Exit 0 when explained, 1 when the
+policy or the question has an error.`,
   check: `usage: wgpc check FILE... [--format text|json]
 
 Runs every stage of compile (parse, check, lower, expectations, backends)
@@ -181,6 +194,32 @@ function runTest(args: string[], io: Io): number {
   return failed.length > 0 ? EXIT.policy : EXIT.ok;
 }
 
+/** `wgpc explain FILE... QUESTION`: the path of some traffic through the policy. */
+function runExplain(args: string[], io: Io): number {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: { format: { type: "string", default: "text" }, code: { type: "string" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) {
+    io.out(`${HELP.explain}\n`);
+    return EXIT.ok;
+  }
+  if (values.code !== undefined) return explainCode([values.code], io);
+  const format = values.format ?? "text";
+  if (format !== "text" && format !== "json") return usageError(io, `unknown format \`${format}\` (text or json)`, "text");
+  if (positionals.length < 2) return usageError(io, "`wgpc explain` needs policy files and a question such as 'a -> b:ssh'", format);
+  const files = positionals.slice(0, -1);
+  const result = explain(files, diskReader, STDLIB_DIR, positionals[positionals.length - 1]!, format === "json" ? Infinity : undefined);
+  if (!result.explanation) {
+    report(io, result.sources, result.diagnostics, format);
+    return result.diagnostics.some((d) => d.slug === "cannot-read-file") ? EXIT.usage : EXIT.policy;
+  }
+  io.out(format === "json" ? `${JSON.stringify(result.explanation, null, 2)}\n` : renderExplanation(result.explanation));
+  return EXIT.ok;
+}
+
 /** `wgpc explain-code CODE`: what a diagnostic means. */
 function explainCode(args: string[], io: Io): number {
   const code = args[0]?.toUpperCase();
@@ -210,6 +249,8 @@ export function main(argv: string[], io: Io): number {
         return runCompile(rest, io, false);
       case "test":
         return runTest(rest, io);
+      case "explain":
+        return runExplain(rest, io);
       case "explain-code":
         return explainCode(rest, io);
       default:

@@ -71,6 +71,10 @@ export const catalogue = {
     "E0108", "error", (p) => `the file is larger than ${p.limit}`,
     "A policy file is read whole; files beyond the limit are refused (a device such as /dev/zero is refused as not a regular file).",
   ),
+  "empty-query": entry(
+    "E0109", "error", () => "the question is empty",
+    "`wgpc explain FILE 'SOURCE -> DESTINATION[:SERVICE] [family N] [state S] [on IFACE]'` asks what the policy does with that traffic.",
+  ),
   "empty-policy": entry(
     "E0104", "error", () => "the policy defines no machine",
     "A policy must define at least one host or VPN member; an empty file compiles to nothing and is refused.",

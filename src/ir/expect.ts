@@ -153,26 +153,51 @@ function sources(policy: CheckedPolicy, boundaries: readonly Prefix[], atoms: re
   return out;
 }
 
-function evaluateOne(policy: CheckedPolicy, byName: Map<string, HostIr>, boundaries: readonly Prefix[], e: CheckedExpect): Diagnostic | undefined {
-  let accepted: string | undefined;
-  let refused: string | undefined;
-  const wantAllow = e.verdict === "allow";
+/** One path a packet of an expectation can take, and what each machine on it decided. */
+export interface Trace {
+  readonly packet: Packet;
+  readonly viaVpn: boolean;
+  readonly hops: readonly { readonly host: string; readonly hook: "input" | "forward"; readonly packet: Packet; readonly decision: Decision }[];
+  /** every hop accepted */
+  readonly delivered: boolean;
+}
+
+/** Every representative packet of the expectation along every path it can take. */
+export function* traces(policy: CheckedPolicy, hosts: readonly HostIr[], e: CheckedExpect): Generator<Trace> {
+  const byName = new Map(hosts.map((h) => [h.name, h]));
+  const boundaries = policyPrefixes(policy);
   for (const dest of destinations(policy, e)) {
     const family = dest.address.family;
     if (e.family !== undefined && e.family !== family) continue;
     for (const src of sources(policy, boundaries, e.sources, family)) {
       for (const l4 of l4Probes(policy, e, family)) {
+        const packet: Packet = { family, ct: e.state, ...l4, saddr: src.saddr, daddr: dest.address.bits };
         for (const path of paths(policy, src.fromVpn, src.saddr, dest.machine, dest.address, dest.overlay, { family, ct: e.state, ...l4 })) {
           if (e.iface !== undefined && path[path.length - 1]!.packet.iif !== e.iface) continue;
-          const decisions = path.map((hop) => ({ hop, decision: evaluate(byName.get(hop.host)!, hop.hook, hop.packet) }));
-          const blocked = decisions.find((d) => d.decision.verdict !== "accept");
-          const what = `${formatBits(family, src.saddr)} → ${formatBits(family, dest.address.bits)}${l4.dport !== undefined ? ` port ${l4.dport}` : ""}`;
-          if (!blocked) {
-            accepted ??= `${what}: ${decisions.map((d) => describe(d.hop.host, d.hop.hook, d.decision)).join(", then ")}`;
-            if (wantAllow) return undefined;
-          } else refused ??= `${what}: ${describe(blocked.hop.host, blocked.hop.hook, blocked.decision)}`;
+          const hops = path.map((hop) => ({ ...hop, decision: evaluate(byName.get(hop.host)!, hop.hook, hop.packet) }));
+          yield { packet, viaVpn: src.fromVpn, hops, delivered: hops.every((h) => h.decision.verdict === "accept") };
         }
       }
+    }
+  }
+}
+
+export function describeFlow(p: Packet): string {
+  return `${formatBits(p.family, p.saddr)} → ${formatBits(p.family, p.daddr)}${p.dport !== undefined ? ` port ${p.dport}` : ""}`;
+}
+
+function evaluateOne(policy: CheckedPolicy, hosts: readonly HostIr[], e: CheckedExpect): Diagnostic | undefined {
+  let accepted: string | undefined;
+  let refused: string | undefined;
+  const wantAllow = e.verdict === "allow";
+  for (const t of traces(policy, hosts, e)) {
+    const what = describeFlow(t.packet);
+    if (t.delivered) {
+      accepted ??= `${what}: ${t.hops.map((h) => describe(h.host, h.hook, h.decision)).join(", then ")}`;
+      if (wantAllow) return undefined;
+    } else {
+      const blocked = t.hops.find((h) => h.decision.verdict !== "accept")!;
+      refused ??= `${what}: ${describe(blocked.host, blocked.hook, blocked.decision)}`;
     }
   }
   if (wantAllow) {
@@ -183,7 +208,5 @@ function evaluateOne(policy: CheckedPolicy, byName: Map<string, HostIr>, boundar
 }
 
 export function evaluateExpectations(policy: CheckedPolicy, hosts: readonly HostIr[]): Diagnostic[] {
-  const byName = new Map(hosts.map((h) => [h.name, h]));
-  const boundaries = policyPrefixes(policy);
-  return policy.expects.map((e) => evaluateOne(policy, byName, boundaries, e)).filter((d): d is Diagnostic => d !== undefined);
+  return policy.expects.map((e) => evaluateOne(policy, hosts, e)).filter((d): d is Diagnostic => d !== undefined);
 }

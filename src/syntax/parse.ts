@@ -3,7 +3,7 @@
 import type { CstNode, IToken, ILexingError, IRecognitionException } from "chevrotain";
 
 import { wgpLexer } from "../../grammar/tokens.js";
-import { parseTokens } from "../../grammar/parser.js";
+import { parseQueryTokens, parseTokens } from "../../grammar/parser.js";
 import type * as C from "../../grammar/cst.js";
 import type * as A from "./ast.js";
 import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
@@ -101,6 +101,20 @@ export function parsePolicy(file: number, text: string): ParseResult {
   const builder = new AstBuilder(file);
   const statements = builder.policy(cst as C.PolicyCstNode);
   return { ast: { file, statements, comments }, diagnostics: builder.diagnostics };
+}
+
+/** `wgpc explain`'s question (`a -> b:svc [family N] [state S] [on IFACE]`) as an expectation. */
+export function parseFlowQuery(file: number, text: string): { query?: Extract<A.Statement, { kind: "expect" }>; diagnostics: Diagnostic[] } {
+  const lexed = wgpLexer.tokenize(text);
+  if (lexed.errors.length > 0) return { diagnostics: lexDiagnostics(file, text, lexed.errors) };
+  const tooDeep = firstTooDeep(lexed.tokens);
+  if (tooDeep) return { diagnostics: [diagnostic("nesting-too-deep", { limit: MAX_NESTING }, tokenSpan(file, tooDeep))] };
+  if (lexed.tokens.length === 0) return { diagnostics: [diagnostic("empty-query", {}, { file, start: 0, end: Math.max(1, text.length) })] };
+  const { cst, errors } = parseQueryTokens(lexed.tokens);
+  if (errors.length > 0) return { diagnostics: [parseDiagnostic(file, text, lexed.tokens, errors[0]!)] };
+  const builder = new AstBuilder(file);
+  const query = builder.flowQuery(cst as C.FlowQueryCstNode);
+  return { query, diagnostics: builder.diagnostics };
 }
 
 function tokenSpan(file: number, token: IToken): A.Span {
@@ -408,19 +422,40 @@ class AstBuilder {
 
   private expectStmt(node: C.ExpectStmtCstNode): A.Statement {
     const c = node.children;
-    this.once("family", c.Kw_family);
-    this.once("state", c.Kw_state);
-    this.once("on", c.Kw_on);
     return {
       kind: "expect",
       source: this.target(c.target[0]!),
       destination: this.destination(c.destination[0]!),
       verdict: this.verb(c.verb[0]!).verb,
-      family: c.family ? this.word(c.family[0]!) : undefined,
-      state: c.state ? this.word(c.state[0]!) : undefined,
-      iface: c.iface ? this.word(c.iface[0]!) : undefined,
+      ...this.flowOptions(c.flowOptions[0]!),
       span: this.span(node),
     };
   }
+
+  private flowOptions(node: C.FlowOptionsCstNode): Pick<Extract<A.Statement, { kind: "expect" }>, "family" | "state" | "iface"> {
+    const c = node.children;
+    this.once("family", c.Kw_family);
+    this.once("state", c.Kw_state);
+    this.once("on", c.Kw_on);
+    return {
+      family: c.family ? this.word(c.family[0]!) : undefined,
+      state: c.state ? this.word(c.state[0]!) : undefined,
+      iface: c.iface ? this.word(c.iface[0]!) : undefined,
+    };
+  }
+
+  /** A query as the expectation it asks about (the verdict is not used). */
+  flowQuery(node: C.FlowQueryCstNode): Extract<A.Statement, { kind: "expect" }> {
+    const c = node.children;
+    return {
+      kind: "expect",
+      source: this.target(c.target[0]!),
+      destination: this.destination(c.destination[0]!),
+      verdict: "allow",
+      ...this.flowOptions(c.flowOptions[0]!),
+      span: this.span(node),
+    };
+  }
+
 }
 
