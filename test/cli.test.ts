@@ -201,3 +201,88 @@ describe("wgpc check and usage", () => {
     expect(wgpc("--version").out).toBe("wgpc 0.1.0\n");
   });
 });
+
+describe("--strict and --quiet", () => {
+  // one warning (host bits set) and an expectation that holds
+  const WARNS = "host web 192.0.2.1\nallow 10.1.2.3/8 -> web:22/tcp\nexpect 10.1.2.3 -> web:22/tcp allow\n";
+  const CLEAN = "host web 192.0.2.1\nallow any -> web:22/tcp\n";
+
+  it("without them, a warning is printed and the command succeeds", () => {
+    const policy = write("policy.wgp", WARNS);
+    const check = wgpc("check", policy);
+    expect(check.code).toBe(0);
+    expect(check.err).toContain("policy.wgp:2:7: warning[W0302]");
+    expect(check.err).toContain("0 errors, 1 warning\n");
+    expect(check.out).toBe("ok: 1 machine checked, 1 expectation holds\n");
+    expect(wgpc("test", policy)).toMatchObject({ code: 0, out: "1 passed, 0 failed\n" });
+  });
+
+  it("--strict makes a warning fail check, compile (which then writes nothing) and test", () => {
+    const policy = write("policy.wgp", WARNS);
+    const check = wgpc("check", policy, "--strict");
+    expect(check.code).toBe(1);
+    expect(check.err).toContain("warning[W0302]");
+    expect(check.err).toContain("0 errors, 1 warning (--strict: warnings fail)\n");
+    expect(check.out).toBe("");
+    const compile = wgpc("compile", policy, "-o", "out", "--strict");
+    expect(compile.code).toBe(1);
+    expect(compile.out).toBe("");
+    expect(fs.existsSync(path.join(tmp, "out"))).toBe(false);
+    const test = wgpc("test", policy, "--strict");
+    expect(test.code).toBe(1);
+    expect(test.out).toBe("1 passed, 0 failed\n");
+    // a policy without warnings passes
+    const clean = write("clean.wgp", CLEAN);
+    expect(wgpc("check", clean, "--strict")).toMatchObject({ code: 0, out: "ok: 1 machine checked\n", err: "" });
+    expect(wgpc("compile", clean, "-o", "out", "--strict").code).toBe(0);
+  });
+
+  it("--quiet prints nothing on success, warnings included", () => {
+    const policy = write("policy.wgp", WARNS);
+    expect(wgpc("check", policy, "--quiet")).toEqual({ code: 0, out: "", err: "" });
+    expect(wgpc("check", policy, "-q", "--format", "json")).toEqual({ code: 0, out: "", err: "" });
+    expect(wgpc("test", policy, "--quiet")).toEqual({ code: 0, out: "", err: "" });
+    expect(wgpc("compile", policy, "-o", "out", "--quiet")).toEqual({ code: 0, out: "", err: "" });
+    expect(fs.readdirSync(path.join(tmp, "out")).sort()).toEqual(["manifest.json", "web"]);
+  });
+
+  it("--quiet prints only the errors of a failing policy", () => {
+    const policy = write("policy.wgp", `${WARNS}allow any -> wbe:22/tcp\n`);
+    const r = wgpc("check", policy, "--quiet");
+    expect(r.code).toBe(1);
+    expect(r.out).toBe("");
+    expect(r.err).toContain("policy.wgp:4:14: error[E0201]: unknown name `wbe`");
+    expect(r.err).not.toContain("warning");
+    expect(r.err).not.toMatch(/\d+ errors?, \d+ warnings?/);
+    const json = wgpc("check", policy, "--quiet", "--format", "json");
+    expect(JSON.parse(json.err).map((d: { code: string }) => d.code)).toEqual(["E0201"]);
+    const broken = write("broken.wgp", WARNS.replace("allow 10.1.2.3/8", "deny 10.1.2.3/8"));
+    const test = wgpc("test", broken, "--quiet");
+    expect(test.code).toBe(1);
+    expect(test.out).toBe("");
+    expect(test.err).toContain("error[E0605]");
+    expect(test.err).not.toContain("warning");
+  });
+
+  it("--quiet --strict still shows the warnings that fail", () => {
+    const policy = write("policy.wgp", WARNS);
+    const r = wgpc("check", policy, "--quiet", "--strict");
+    expect(r.code).toBe(1);
+    expect(r.out).toBe("");
+    expect(r.err).toContain("warning[W0302]");
+  });
+
+  it("documents the exit codes and the flags in every help", () => {
+    for (const args of [["--help"], ["compile", "--help"], ["check", "--help"], ["test", "--help"]]) {
+      const r = wgpc(...args);
+      expect(r.code).toBe(0);
+      expect(r.out).toContain("exit codes:\n  0  ok");
+      expect(r.out).toContain("1  the policy has errors, an expectation fails, or (with --strict) there are warnings");
+      expect(r.out).toContain("2  usage or I/O error");
+      expect(r.out).toContain("3  internal error");
+      expect(r.out).toContain("--strict");
+      expect(r.out).toContain("--quiet");
+    }
+    expect(wgpc("check", "--help").out).toContain("SARIF 2.1.0 log on stdout");
+  });
+});

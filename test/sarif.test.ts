@@ -123,6 +123,14 @@ describe("wgpc check --format sarif", () => {
     expect(result.level).toBe("warning");
     expect(run.tool.driver.rules[result.ruleIndex]).toMatchObject({ id: "W0302", name: "host-bits-set", defaultConfiguration: { level: "warning" } });
     expect(result.locations![0]!.physicalLocation.region).toMatchObject({ startLine: 2, startColumn: 7 });
+    // --quiet leaves warnings out of the log too, and the summary line
+    const quiet = sarifOf("check", file, "--format", "sarif", "--quiet");
+    expect(quiet).toMatchObject({ code: 0, err: "" });
+    expect(quiet.run.results).toEqual([]);
+    // --strict fails on them, and keeps them in the log even under --quiet
+    const strict = sarifOf("check", file, "--format", "sarif", "--quiet", "--strict");
+    expect(strict.code).toBe(1);
+    expect(strict.run.results.map((r) => r.ruleId)).toEqual(["W0302"]);
   });
 
   it("writes an empty log for a clean policy, and compile's progress lines go to stderr", () => {

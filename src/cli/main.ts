@@ -21,6 +21,16 @@ import { VERSION } from "../version.js";
 export const EXIT = { ok: 0, policy: 1, usage: 2, internal: 3 } as const;
 
 
+const EXIT_CODES = `exit codes:
+  0  ok (warnings allowed, unless --strict)
+  1  the policy has errors, an expectation fails, or (with --strict) there are warnings
+  2  usage or I/O error (bad arguments, unreadable file, invalid wgpc.toml, unwritable output)
+  3  internal error (a bug in wgpc; please report it)`;
+
+const OUTPUT_OPTIONS = `  --strict            warnings fail the command (exit 1)
+  -q, --quiet         print only errors (and warnings under --strict): nothing
+                      on success`;
+
 const HELP: Record<string, string> = {
   main: `wgpc ${VERSION}: the WireGuard policy compiler
 
@@ -36,12 +46,16 @@ options:
   -h, --help        show help (also: wgpc <command> --help)
   --version         print the version
 
-exit codes: 0 ok, 1 the policy has errors, 2 usage or I/O error, 3 internal error`,
-  compile: `usage: wgpc compile FILE... [-o DIR] [--host NAME]... [--target LIST] [--format text|json|sarif]
+compile, check and test take --strict (warnings fail) and --quiet (only
+errors); compile and check take --format text|json|sarif.
+
+${EXIT_CODES}`,
+  compile: `usage: wgpc compile FILE... [-o DIR] [--host NAME]... [--target LIST] [--format text|json|sarif] [--strict] [--quiet]
 
 Compiles the policy made of FILE... (one policy may span several files) into
 DIR/<host>/ for every machine, plus DIR/manifest.json. Nothing is written when
-the policy has an error; a previous output in DIR stays as it was.
+the policy has an error (or, with --strict, a warning); a previous output in
+DIR stays as it was.
 
   -o, --output DIR    output directory (default: wgpc.toml's output, else ./out)
   --host NAME         only this machine (repeatable)
@@ -49,16 +63,22 @@ the policy has an error; a previous output in DIR stays as it was.
   --format FMT        diagnostics as text (default) or json on stderr, or as
                       a SARIF 2.1.0 log on stdout (the "wrote" lines then go
                       to stderr), e.g. --format sarif > wgpc.sarif; the log
-                      is written even when empty
+                      is written even when empty, and under --quiet
+${OUTPUT_OPTIONS}
 
 A wgpc.toml next to the first FILE may set: output = "DIR", targets = [..],
-leaf_qdisc = "fq_codel" (the qdisc under each shaping class).`,
-  test: `usage: wgpc test FILE...
+leaf_qdisc = "fq_codel" (the qdisc under each shaping class).
+
+${EXIT_CODES}`,
+  test: `usage: wgpc test FILE... [--strict] [--quiet]
 
 Evaluates every \`expect\` statement with the reference semantics and prints
-each failure (naming the rule that decided) and a summary line. Exit 0 when
-all hold, 1 when one fails or the policy has errors.`,
-  check: `usage: wgpc check FILE... [--format text|json|sarif]
+each failure (naming the rule that decided) and a summary line.
+
+${OUTPUT_OPTIONS}
+
+${EXIT_CODES}`,
+  check: `usage: wgpc check FILE... [--format text|json|sarif] [--strict] [--quiet]
 
 Runs every stage of compile (parse, check, lower, expectations, backends)
 and writes nothing; prints "ok: …" when the policy has no error.
@@ -66,7 +86,10 @@ and writes nothing; prints "ok: …" when the policy has no error.
   --format FMT        diagnostics as text (default) or json on stderr, or as
                       a SARIF 2.1.0 log on stdout (the "ok" line then goes to
                       stderr), e.g. --format sarif > wgpc.sarif; the log is
-                      written even when empty`,
+                      written even when empty, and under --quiet
+${OUTPUT_OPTIONS}
+
+${EXIT_CODES}`,
 };
 
 interface Io {
@@ -80,33 +103,44 @@ type Format = (typeof FORMATS)[number];
 /** How diagnostics and progress lines reach the user. */
 interface Output {
   readonly format: Format;
+  /** only errors, and nothing at all on success */
+  readonly quiet: boolean;
+  /** warnings fail the command (exit 1) */
+  readonly strict: boolean;
 }
 
-const TEXT: Output = { format: "text" };
+const TEXT: Output = { format: "text", quiet: false, strict: false };
 
 const isFormat = (f: string): f is Format => (FORMATS as readonly string[]).includes(f);
 
 const count = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
 
+const warningsFail = (diagnostics: readonly Diagnostic[], output: Output): boolean =>
+  output.strict && diagnostics.some((d) => d.severity === "warning");
+
 function report(io: Io, sources: Sources, diagnostics: readonly Diagnostic[], output: Output): void {
+  // --strict turns warnings into failures, so --quiet must not hide them then
+  const shown = output.quiet ? diagnostics.filter((d) => d.severity === "error" || (output.strict && d.severity === "warning")) : diagnostics;
   if (output.format === "sarif") {
     // the log is the product, written even when empty, on stdout for redirection
-    io.out(`${JSON.stringify(toSarif(sources, diagnostics, { baseDir: process.cwd() }), null, 2)}\n`);
+    io.out(`${JSON.stringify(toSarif(sources, shown, { baseDir: process.cwd() }), null, 2)}\n`);
     return;
   }
   if (output.format === "json") {
-    io.err(`${JSON.stringify(diagnostics.map((d) => toJson(sources, d)), null, 2)}\n`);
+    if (!(output.quiet && shown.length === 0)) io.err(`${JSON.stringify(shown.map((d) => toJson(sources, d)), null, 2)}\n`);
     return;
   }
-  for (const d of diagnostics) io.err(`${renderText(sources, d)}\n`);
-  if (diagnostics.length === 0) return;
-  const errors = diagnostics.filter((d) => d.severity === "error").length;
-  const warnings = diagnostics.filter((d) => d.severity === "warning").length;
-  io.err(`${count(errors, "error")}, ${count(warnings, "warning")}\n`);
+  for (const d of shown) io.err(`${renderText(sources, d)}\n`);
+  if (output.quiet || shown.length === 0) return;
+  const errors = shown.filter((d) => d.severity === "error").length;
+  const warnings = shown.filter((d) => d.severity === "warning").length;
+  const strict = warningsFail(shown, output) ? " (--strict: warnings fail)" : "";
+  io.err(`${count(errors, "error")}, ${count(warnings, "warning")}${strict}\n`);
 }
 
-/** A progress or summary line, off stdout when stdout carries SARIF. */
+/** A progress or summary line: silent under --quiet, off stdout when stdout carries SARIF. */
 function say(io: Io, output: Output, line: string): void {
+  if (output.quiet) return;
   (output.format === "sarif" ? io.err : io.out)(`${line}\n`);
 }
 
@@ -131,6 +165,8 @@ function runCompile(args: string[], io: Io, write: boolean): number {
       host: { type: "string", multiple: true },
       target: { type: "string" },
       format: { type: "string", default: "text" },
+      strict: { type: "boolean", default: false },
+      quiet: { type: "boolean", short: "q", default: false },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -140,7 +176,7 @@ function runCompile(args: string[], io: Io, write: boolean): number {
   }
   const format = values.format ?? "text";
   if (!isFormat(format)) return usageError(io, `unknown format \`${format}\` (${FORMATS.join(", ")})`, TEXT);
-  const output: Output = { format };
+  const output: Output = { format, quiet: values.quiet ?? false, strict: values.strict ?? false };
   if (positionals.length === 0) return usageError(io, `\`wgpc ${command}\` needs at least one policy file`, output);
   if (!write && (values.output || values.host || values.target)) {
     return usageError(io, "`wgpc check` writes nothing and takes no -o, --host or --target", output);
@@ -165,6 +201,11 @@ function runCompile(args: string[], io: Io, write: boolean): number {
     report(io, result.sources, result.diagnostics, output);
     const io2 = result.diagnostics.some((d) => d.slug === "cannot-read-file" || d.slug === "unknown-host-selected");
     return io2 ? EXIT.usage : EXIT.policy;
+  }
+  // under --strict a warning fails like an error: nothing is written
+  if (warningsFail(result.diagnostics, output)) {
+    report(io, result.sources, result.diagnostics, output);
+    return EXIT.policy;
   }
   const expectations = result.policy?.expects.length ?? 0;
   const held = expectations === 0 ? "" : expectations === 1 ? ", 1 expectation holds" : `, ${expectations} expectations hold`;
@@ -200,12 +241,21 @@ function runCompile(args: string[], io: Io, write: boolean): number {
 
 /** `wgpc test`: the policy's `expect` statements alone, with a summary line. */
 function runTest(args: string[], io: Io): number {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: { help: { type: "boolean", short: "h" } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      strict: { type: "boolean", default: false },
+      quiet: { type: "boolean", short: "q", default: false },
+      help: { type: "boolean", short: "h" },
+    },
+  });
   if (values.help) {
     io.out(`${HELP.test}\n`);
     return EXIT.ok;
   }
-  const output = TEXT;
+  const output: Output = { format: "text", quiet: values.quiet ?? false, strict: values.strict ?? false };
   if (positionals.length === 0) return usageError(io, "`wgpc test` needs at least one policy file", output);
   const result = compile(positionals, diskReader, STDLIB_DIR, { targets: [] });
   const failed = result.diagnostics.filter((d) => d.slug === "expectation-failed");
@@ -214,7 +264,7 @@ function runTest(args: string[], io: Io): number {
   if (other.length > 0 || !result.policy) return other.some((d) => d.slug === "cannot-read-file") ? EXIT.usage : EXIT.policy;
   const total = result.policy.expects.length;
   say(io, output, `${total - failed.length} passed, ${failed.length} failed`);
-  return failed.length > 0 ? EXIT.policy : EXIT.ok;
+  return failed.length > 0 || warningsFail(result.diagnostics, output) ? EXIT.policy : EXIT.ok;
 }
 
 /** `wgpc explain-code CODE`: what a diagnostic means. */
