@@ -159,16 +159,26 @@ describe("wgpc check and usage", () => {
   });
 
   it.each([
-    [["frobnicate"], "unknown command `frobnicate`"],
-    [["compile"], "`wgpc compile` needs at least one policy file"],
-    [["compile", "missing.wgp"], "cannot read `missing.wgp`: no such file"],
-    [["compile", SEED, "--target", "pf"], "unknown target `pf` (known: iptables, nftables, tc, xdp, wireguard)"],
-    [["compile", SEED, "--bogus"], "error[E0001]: unknown option `--bogus`"],
-    [["compile", SEED, "--host", "nobody"], "no machine called `nobody` in the policy"],
+    [["frobnicate"], "wgpc: error[E0001]: unknown command `frobnicate`"],
+    [["compile"], "wgpc: error[E0001]: `wgpc compile` needs at least one policy file"],
+    [["compile", "missing.wgp"], "wgpc: error[E0002]: cannot read `missing.wgp`: no such file"],
+    [["compile", SEED, "--target", "pf"], "wgpc: error[E0005]: unknown target `pf` (known: iptables, nftables, tc, xdp, wireguard)"],
+    [["compile", SEED, "--bogus"], "wgpc: error[E0001]: unknown option `--bogus`"],
+    [["compile", SEED, "--host", "nobody"], "wgpc: error[E0006]: no machine called `nobody` in the policy"],
+    [["check", SEED, "--format", "xml"], "wgpc: error[E0001]: unknown format `xml` (text, json, sarif)"],
   ])("exits 2 on %j", (args, message) => {
     const r = wgpc(...args);
     expect(r.code).toBe(2);
     expect(r.err).toContain(message);
+  });
+
+  it("refuses a file too large to be a policy without reading it", () => {
+    // sparse: 16 MiB and one byte that take no room on the disk
+    const big = write("big.wgp", "");
+    fs.truncateSync(big, 16 * 1024 * 1024 + 1);
+    const r = wgpc("check", "big.wgp");
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("wgpc: error[E0002]: cannot read `big.wgp`: it is larger than 16 MiB");
   });
 
   it("tests a policy's expectations alone, naming the rule that decides a failed one", () => {
