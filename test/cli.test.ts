@@ -159,16 +159,26 @@ describe("wgpc check and usage", () => {
   });
 
   it.each([
-    [["frobnicate"], "unknown command `frobnicate`"],
-    [["compile"], "`wgpc compile` needs at least one policy file"],
-    [["compile", "missing.wgp"], "cannot read `missing.wgp`: no such file"],
-    [["compile", SEED, "--target", "pf"], "unknown target `pf` (known: iptables, nftables, tc, xdp, wireguard)"],
-    [["compile", SEED, "--bogus"], "error[E0001]: unknown option `--bogus`"],
-    [["compile", SEED, "--host", "nobody"], "no machine called `nobody` in the policy"],
+    [["frobnicate"], "wgpc: error[E0001]: unknown command `frobnicate`"],
+    [["compile"], "wgpc: error[E0001]: `wgpc compile` needs at least one policy file"],
+    [["compile", "missing.wgp"], "wgpc: error[E0002]: cannot read `missing.wgp`: no such file"],
+    [["compile", SEED, "--target", "pf"], "wgpc: error[E0005]: unknown target `pf` (known: iptables, nftables, tc, xdp, wireguard)"],
+    [["compile", SEED, "--bogus"], "wgpc: error[E0001]: unknown option `--bogus`"],
+    [["compile", SEED, "--host", "nobody"], "wgpc: error[E0006]: no machine called `nobody` in the policy"],
+    [["check", SEED, "--format", "xml"], "wgpc: error[E0001]: unknown format `xml` (text, json, sarif)"],
   ])("exits 2 on %j", (args, message) => {
     const r = wgpc(...args);
     expect(r.code).toBe(2);
     expect(r.err).toContain(message);
+  });
+
+  it("refuses a file too large to be a policy without reading it", () => {
+    // sparse: 16 MiB and one byte that take no room on the disk
+    const big = write("big.wgp", "");
+    fs.truncateSync(big, 16 * 1024 * 1024 + 1);
+    const r = wgpc("check", "big.wgp");
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("wgpc: error[E0002]: cannot read `big.wgp`: it is larger than 16 MiB");
   });
 
   it("tests a policy's expectations alone, naming the rule that decides a failed one", () => {
@@ -189,6 +199,55 @@ describe("wgpc check and usage", () => {
     expect(wgpc("explain-code", "E9999").code).toBe(2);
   });
 
+  it("explains a question: per enforcement point, the deciding rule with its line and the rules passed over", () => {
+    const r = wgpc("explain", SEED, "client-a -> client-b:1234/tcp");
+    expect(r.code).toBe(0);
+    const blocks = r.out.split("\n\n");
+    expect(blocks[0]).toBe("client-a -> client-b:1234/tcp");
+    // the physical path: refused by the deny, after passing over the allow
+    expect(blocks).toContain(
+      [
+        "refused: 10.0.123.3 → 10.0.123.4 tcp/1234, IPv4, state new",
+        "  client-b input: drop by policy.wgp:27  deny  any -> client-b:nc",
+        '      passed over policy.wgp:26  allow vpn -> client-b:nc comment "nc for VPN members"',
+      ].join("\n"),
+    );
+    // over the VPN: the hub forwards, client-b accepts, both by the allow
+    expect(blocks).toContain(
+      [
+        "delivered: 192.168.4.2 → 192.168.4.3 tcp/1234, IPv4, state new, over the VPN",
+        '  vpn-core forward: accept by policy.wgp:26  allow vpn -> client-b:nc comment "nc for VPN members"',
+        '  client-b input: accept by policy.wgp:26  allow vpn -> client-b:nc comment "nc for VPN members"',
+      ].join("\n"),
+    );
+    expect(blocks[blocks.length - 1]).toBe("4 paths delivered, 2 refused\n");
+  });
+
+  it("explains as JSON, with states and families as asked", () => {
+    const r = wgpc("explain", SEED, "2001:db8:ffff::1 -> client-b:ssh family 6", "--format", "json");
+    expect(r.code).toBe(0);
+    const x = JSON.parse(r.out);
+    expect(x.delivered).toBe(0);
+    // client-b's physical address, and its overlay one through the hub
+    expect(x.paths.map((p: { packet: { family: number; destination: string } }) => `${p.packet.family} ${p.packet.destination}`)).toEqual(["6 2001:db8:123::4", "6 fd00:4::3"]);
+    expect(x.paths[0].hops).toEqual([expect.objectContaining({ host: "client-b", hook: "input", verdict: "drop", decidedBy: "default" })]);
+    expect(x.paths[1].hops).toEqual([expect.objectContaining({ host: "vpn-core", hook: "forward", verdict: "drop", decidedBy: "default" })]);
+    const established = JSON.parse(wgpc("explain", SEED, "2001:db8:ffff::1 -> client-b:ssh state established", "--format", "json").out);
+    expect(established.paths[0].hops[0]).toMatchObject({ verdict: "accept", decidedBy: "always-there rule", rule: { label: "established and related" } });
+  });
+
+  it("refuses an empty or wrong question with a positioned diagnostic", () => {
+    const empty = wgpc("explain", SEED, "  ");
+    expect(empty.code).toBe(1);
+    expect(empty.err).toContain("<question>:1:1: error[E0109]: the question is empty");
+    const unknown = wgpc("explain", SEED, "client-a -> client-c:ssh");
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toContain("<question>:1:13: error[E0201]: unknown name `client-c`");
+    expect(unknown.err).toContain("did you mean `client-a`?");
+    expect(wgpc("explain", SEED).code).toBe(2);
+    expect(wgpc("explain", "--code", "W0620").out).toContain("W0620 rule-shadowed (warning)");
+  });
+
   it("runs as the README says, `npx wgpc`, from the package", () => {
     expect(fs.statSync(CLI).mode & 0o111, "the entry point is executable").toBe(0o111);
     const r = spawnSync("npx", ["--no-install", "wgpc", "--version"], { cwd: ROOT, encoding: "utf8" });
@@ -199,5 +258,90 @@ describe("wgpc check and usage", () => {
     expect(wgpc("compile", "--help").out).toContain("usage: wgpc compile FILE...");
     expect(wgpc("check", "--help").out).toContain("usage: wgpc check FILE...");
     expect(wgpc("--version").out).toBe("wgpc 0.1.0\n");
+  });
+});
+
+describe("--strict and --quiet", () => {
+  // one warning (host bits set) and an expectation that holds
+  const WARNS = "host web 192.0.2.1\nallow 10.1.2.3/8 -> web:22/tcp\nexpect 10.1.2.3 -> web:22/tcp allow\n";
+  const CLEAN = "host web 192.0.2.1\nallow any -> web:22/tcp\n";
+
+  it("without them, a warning is printed and the command succeeds", () => {
+    const policy = write("policy.wgp", WARNS);
+    const check = wgpc("check", policy);
+    expect(check.code).toBe(0);
+    expect(check.err).toContain("policy.wgp:2:7: warning[W0302]");
+    expect(check.err).toContain("0 errors, 1 warning\n");
+    expect(check.out).toBe("ok: 1 machine checked, 1 expectation holds\n");
+    expect(wgpc("test", policy)).toMatchObject({ code: 0, out: "1 passed, 0 failed\n" });
+  });
+
+  it("--strict makes a warning fail check, compile (which then writes nothing) and test", () => {
+    const policy = write("policy.wgp", WARNS);
+    const check = wgpc("check", policy, "--strict");
+    expect(check.code).toBe(1);
+    expect(check.err).toContain("warning[W0302]");
+    expect(check.err).toContain("0 errors, 1 warning (--strict: warnings fail)\n");
+    expect(check.out).toBe("");
+    const compile = wgpc("compile", policy, "-o", "out", "--strict");
+    expect(compile.code).toBe(1);
+    expect(compile.out).toBe("");
+    expect(fs.existsSync(path.join(tmp, "out"))).toBe(false);
+    const test = wgpc("test", policy, "--strict");
+    expect(test.code).toBe(1);
+    expect(test.out).toBe("1 passed, 0 failed\n");
+    // a policy without warnings passes
+    const clean = write("clean.wgp", CLEAN);
+    expect(wgpc("check", clean, "--strict")).toMatchObject({ code: 0, out: "ok: 1 machine checked\n", err: "" });
+    expect(wgpc("compile", clean, "-o", "out", "--strict").code).toBe(0);
+  });
+
+  it("--quiet prints nothing on success, warnings included", () => {
+    const policy = write("policy.wgp", WARNS);
+    expect(wgpc("check", policy, "--quiet")).toEqual({ code: 0, out: "", err: "" });
+    expect(wgpc("check", policy, "-q", "--format", "json")).toEqual({ code: 0, out: "", err: "" });
+    expect(wgpc("test", policy, "--quiet")).toEqual({ code: 0, out: "", err: "" });
+    expect(wgpc("compile", policy, "-o", "out", "--quiet")).toEqual({ code: 0, out: "", err: "" });
+    expect(fs.readdirSync(path.join(tmp, "out")).sort()).toEqual(["manifest.json", "web"]);
+  });
+
+  it("--quiet prints only the errors of a failing policy", () => {
+    const policy = write("policy.wgp", `${WARNS}allow any -> wbe:22/tcp\n`);
+    const r = wgpc("check", policy, "--quiet");
+    expect(r.code).toBe(1);
+    expect(r.out).toBe("");
+    expect(r.err).toContain("policy.wgp:4:14: error[E0201]: unknown name `wbe`");
+    expect(r.err).not.toContain("warning");
+    expect(r.err).not.toMatch(/\d+ errors?, \d+ warnings?/);
+    const json = wgpc("check", policy, "--quiet", "--format", "json");
+    expect(JSON.parse(json.err).map((d: { code: string }) => d.code)).toEqual(["E0201"]);
+    const broken = write("broken.wgp", WARNS.replace("allow 10.1.2.3/8", "deny 10.1.2.3/8"));
+    const test = wgpc("test", broken, "--quiet");
+    expect(test.code).toBe(1);
+    expect(test.out).toBe("");
+    expect(test.err).toContain("error[E0605]");
+    expect(test.err).not.toContain("warning");
+  });
+
+  it("--quiet --strict still shows the warnings that fail", () => {
+    const policy = write("policy.wgp", WARNS);
+    const r = wgpc("check", policy, "--quiet", "--strict");
+    expect(r.code).toBe(1);
+    expect(r.out).toBe("");
+    expect(r.err).toContain("warning[W0302]");
+  });
+
+  it("documents the exit codes and the flags in every help", () => {
+    for (const args of [["--help"], ["compile", "--help"], ["check", "--help"], ["test", "--help"]]) {
+      const r = wgpc(...args);
+      expect(r.code).toBe(0);
+      expect(r.out).toContain("exit codes:\n  0  ok");
+      expect(r.out).toContain("1  the policy has errors, an expectation fails, or (with --strict) there are warnings");
+      expect(r.out).toContain("2  usage or I/O error");
+      expect(r.out).toContain("3  internal error");
+      expect(r.out).toContain("--strict");
+      expect(r.out).toContain("--quiet");
+    }
+    expect(wgpc("check", "--help").out).toContain("SARIF 2.1.0 log on stdout");
   });
 });

@@ -14,12 +14,23 @@ import type { Backend } from "../backends/types.js";
 import { diagnostic, hasErrors, type Diagnostic } from "../diagnostics/diagnostic.js";
 import { catalogue } from "../diagnostics/catalogue.js";
 import { renderText, toJson } from "../diagnostics/render.js";
+import { toSarif } from "../diagnostics/sarif.js";
 import { buildManifest, OutputDirError, writeBundles } from "../bundle/write.js";
 import { loadConfig, type Config } from "./config.js";
 import { VERSION } from "../version.js";
 
 export const EXIT = { ok: 0, policy: 1, usage: 2, internal: 3 } as const;
 
+
+const EXIT_CODES = `exit codes:
+  0  ok (warnings allowed, unless --strict)
+  1  the policy has errors, an expectation fails, or (with --strict) there are warnings
+  2  usage or I/O error (bad arguments, unreadable file, invalid wgpc.toml, unwritable output)
+  3  internal error (a bug in wgpc; please report it)`;
+
+const OUTPUT_OPTIONS = `  --strict            warnings fail the command (exit 1)
+  -q, --quiet         print only errors (and warnings under --strict): nothing
+                      on success`;
 
 const HELP: Record<string, string> = {
   main: `wgpc ${VERSION}: the WireGuard policy compiler
@@ -38,25 +49,38 @@ options:
   -h, --help        show help (also: wgpc <command> --help)
   --version         print the version
 
-exit codes: 0 ok, 1 the policy has errors, 2 usage or I/O error, 3 internal error`,
-  compile: `usage: wgpc compile FILE... [-o DIR] [--host NAME]... [--target LIST] [--format text|json]
+compile, check and test take --strict (warnings fail) and --quiet (only
+errors); compile and check take --format text|json|sarif.
+
+${EXIT_CODES}`,
+  compile: `usage: wgpc compile FILE... [-o DIR] [--host NAME]... [--target LIST] [--format text|json|sarif] [--strict] [--quiet]
 
 Compiles the policy made of FILE... (one policy may span several files) into
 DIR/<host>/ for every machine, plus DIR/manifest.json. Nothing is written when
-the policy has an error; a previous output in DIR stays as it was.
+the policy has an error (or, with --strict, a warning); a previous output in
+DIR stays as it was.
 
   -o, --output DIR    output directory (default: wgpc.toml's output, else ./out)
   --host NAME         only this machine (repeatable)
   --target LIST       comma-separated backends (default: all): ${backendNames().join(", ")}
-  --format FMT        diagnostics as text (default) or json
+  --format FMT        diagnostics as text (default) or json on stderr, or as
+                      a SARIF 2.1.0 log on stdout (the "wrote" lines then go
+                      to stderr), e.g. --format sarif > wgpc.sarif; the log
+                      is written even when empty, and under --quiet
+${OUTPUT_OPTIONS}
 
 A wgpc.toml next to the first FILE may set: output = "DIR", targets = [..],
-leaf_qdisc = "fq_codel" (the qdisc under each shaping class).`,
-  test: `usage: wgpc test FILE...
+leaf_qdisc = "fq_codel" (the qdisc under each shaping class).
+
+${EXIT_CODES}`,
+  test: `usage: wgpc test FILE... [--strict] [--quiet]
 
 Evaluates every \`expect\` statement with the reference semantics and prints
-each failure (naming the rule that decided) and a summary line. Exit 0 when
-all hold, 1 when one fails or the policy has errors.`,
+each failure (naming the rule that decided) and a summary line.
+
+${OUTPUT_OPTIONS}
+
+${EXIT_CODES}`,
   explain: `usage: wgpc explain FILE... 'SRC -> DST[:SERVICE] [family 4|6] [state S] [on IFACE]' [--format text|json]
        wgpc explain --code CODE
 
@@ -66,11 +90,19 @@ representative packet, each enforcement point's verdict, the rule that
 decided (with its source line) and the policy rules passed over. The
 question uses the policy's names, like an \`expect\` statement without the
 verdict; state is new unless given. Exit 0 when explained, 1 when the
-policy or the question has an error.`,
-  check: `usage: wgpc check FILE... [--format text|json]
+policy or the question has an error, 2 on a usage error.`,
+  check: `usage: wgpc check FILE... [--format text|json|sarif] [--strict] [--quiet]
 
 Runs every stage of compile (parse, check, lower, expectations, backends)
-and writes nothing.`,
+and writes nothing; prints "ok: …" when the policy has no error.
+
+  --format FMT        diagnostics as text (default) or json on stderr, or as
+                      a SARIF 2.1.0 log on stdout (the "ok" line then goes to
+                      stderr), e.g. --format sarif > wgpc.sarif; the log is
+                      written even when empty, and under --quiet
+${OUTPUT_OPTIONS}
+
+${EXIT_CODES}`,
 };
 
 interface Io {
@@ -78,22 +110,56 @@ interface Io {
   err: (text: string) => void;
 }
 
-function report(io: Io, sources: Sources, diagnostics: readonly Diagnostic[], format: string): void {
-  if (format === "json") {
-    io.err(`${JSON.stringify(diagnostics.map((d) => toJson(sources, d)), null, 2)}\n`);
-    return;
-  }
-  for (const d of diagnostics) io.err(`${renderText(sources, d)}\n`);
-  const count = (severity: string, word: string) => {
-    const n = diagnostics.filter((d) => d.severity === severity).length;
-    return `${n} ${word}${n === 1 ? "" : "s"}`;
-  };
-  const notes = diagnostics.some((d) => d.severity === "note") ? `, ${count("note", "note")}` : "";
-  if (diagnostics.length > 0) io.err(`${count("error", "error")}, ${count("warning", "warning")}${notes}\n`);
+const FORMATS = ["text", "json", "sarif"] as const;
+type Format = (typeof FORMATS)[number];
+
+/** How diagnostics and progress lines reach the user. */
+interface Output {
+  readonly format: Format;
+  /** only errors, and nothing at all on success */
+  readonly quiet: boolean;
+  /** warnings fail the command (exit 1) */
+  readonly strict: boolean;
 }
 
-function usageError(io: Io, detail: string, format: string): number {
-  report(io, new Sources(), [diagnostic("usage", { detail }, undefined, { help: "see `wgpc --help`" })], format);
+const TEXT: Output = { format: "text", quiet: false, strict: false };
+
+const isFormat = (f: string): f is Format => (FORMATS as readonly string[]).includes(f);
+
+const count = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
+
+const warningsFail = (diagnostics: readonly Diagnostic[], output: Output): boolean =>
+  output.strict && diagnostics.some((d) => d.severity === "warning");
+
+function report(io: Io, sources: Sources, diagnostics: readonly Diagnostic[], output: Output): void {
+  // --strict turns warnings into failures, so --quiet must not hide them then
+  const shown = output.quiet ? diagnostics.filter((d) => d.severity === "error" || (output.strict && d.severity === "warning")) : diagnostics;
+  if (output.format === "sarif") {
+    // the log is the product, written even when empty, on stdout for redirection
+    io.out(`${JSON.stringify(toSarif(sources, shown, { baseDir: process.cwd() }), null, 2)}\n`);
+    return;
+  }
+  if (output.format === "json") {
+    if (!(output.quiet && shown.length === 0)) io.err(`${JSON.stringify(shown.map((d) => toJson(sources, d)), null, 2)}\n`);
+    return;
+  }
+  for (const d of shown) io.err(`${renderText(sources, d)}\n`);
+  if (output.quiet || shown.length === 0) return;
+  const errors = shown.filter((d) => d.severity === "error").length;
+  const warnings = shown.filter((d) => d.severity === "warning").length;
+  const notes = shown.filter((d) => d.severity === "note").length;
+  const strict = warningsFail(shown, output) ? " (--strict: warnings fail)" : "";
+  io.err(`${count(errors, "error")}, ${count(warnings, "warning")}${notes > 0 ? `, ${count(notes, "note")}` : ""}${strict}\n`);
+}
+
+/** A progress or summary line: silent under --quiet, off stdout when stdout carries SARIF. */
+function say(io: Io, output: Output, line: string): void {
+  if (output.quiet) return;
+  (output.format === "sarif" ? io.err : io.out)(`${line}\n`);
+}
+
+function usageError(io: Io, detail: string, output: Output): number {
+  report(io, new Sources(), [diagnostic("usage", { detail }, undefined, { help: "see `wgpc --help`" })], output);
   return EXIT.usage;
 }
 
@@ -113,44 +179,53 @@ function runCompile(args: string[], io: Io, write: boolean): number {
       host: { type: "string", multiple: true },
       target: { type: "string" },
       format: { type: "string", default: "text" },
+      strict: { type: "boolean", default: false },
+      quiet: { type: "boolean", short: "q", default: false },
       help: { type: "boolean", short: "h" },
     },
   });
-  const format = values.format ?? "text";
   if (values.help) {
     io.out(`${HELP[command]}\n`);
     return EXIT.ok;
   }
-  if (format !== "text" && format !== "json") return usageError(io, `unknown format \`${format}\` (text or json)`, "text");
-  if (positionals.length === 0) return usageError(io, `\`wgpc ${command}\` needs at least one policy file`, format);
+  const format = values.format ?? "text";
+  if (!isFormat(format)) return usageError(io, `unknown format \`${format}\` (${FORMATS.join(", ")})`, TEXT);
+  const output: Output = { format, quiet: values.quiet ?? false, strict: values.strict ?? false };
+  if (positionals.length === 0) return usageError(io, `\`wgpc ${command}\` needs at least one policy file`, output);
   if (!write && (values.output || values.host || values.target)) {
-    return usageError(io, "`wgpc check` writes nothing and takes no -o, --host or --target", format);
+    return usageError(io, "`wgpc check` writes nothing and takes no -o, --host or --target", output);
   }
 
   const config: Config | { diagnostics: Diagnostic[]; sources: Sources } = loadConfig(path.dirname(positionals[0]!));
   if ("diagnostics" in config) {
-    report(io, config.sources, config.diagnostics, format);
+    report(io, config.sources, config.diagnostics, output);
     return EXIT.usage;
   }
   const targetNames = values.target !== undefined ? values.target.split(",").map((t) => t.trim()).filter((t) => t !== "") : config.targets ?? backendNames();
   const { targets, unknown } = selectTargets([...new Set(targetNames)]);
   if (unknown.length > 0) {
-    report(io, new Sources(), unknown.map((name) => diagnostic("unknown-target", { name, known: backendNames().join(", ") })), format);
+    report(io, new Sources(), unknown.map((name) => diagnostic("unknown-target", { name, known: backendNames().join(", ") })), output);
     return EXIT.usage;
   }
-  if (targets.length === 0) return usageError(io, `no target selected (known: ${backendNames().join(", ")})`, format);
-  if (values.output === "") return usageError(io, "the output directory (-o) is empty", format);
+  if (targets.length === 0) return usageError(io, `no target selected (known: ${backendNames().join(", ")})`, output);
+  if (values.output === "") return usageError(io, "the output directory (-o) is empty", output);
 
   const result = compile(positionals, diskReader, STDLIB_DIR, { targets: write ? targets : [...backends], hosts: values.host, leafQdisc: config.leafQdisc });
-  report(io, result.sources, result.diagnostics, format);
   if (hasErrors(result.diagnostics) || !result.bundles) {
+    report(io, result.sources, result.diagnostics, output);
     const io2 = result.diagnostics.some((d) => d.slug === "cannot-read-file" || d.slug === "unknown-host-selected");
     return io2 ? EXIT.usage : EXIT.policy;
+  }
+  // under --strict a warning fails like an error: nothing is written
+  if (warningsFail(result.diagnostics, output)) {
+    report(io, result.sources, result.diagnostics, output);
+    return EXIT.policy;
   }
   const expectations = result.policy?.expects.length ?? 0;
   const held = expectations === 0 ? "" : expectations === 1 ? ", 1 expectation holds" : `, ${expectations} expectations hold`;
   if (!write) {
-    io.out(`ok: ${result.bundles.length} machine${result.bundles.length === 1 ? "" : "s"} checked${held}\n`);
+    report(io, result.sources, result.diagnostics, output);
+    say(io, output, `ok: ${count(result.bundles.length, "machine")} checked${held}`);
     return EXIT.ok;
   }
   const outputDir = values.output ?? config.output ?? "out";
@@ -166,32 +241,44 @@ function runCompile(args: string[], io: Io, write: boolean): number {
     writeBundles(outputDir, result.bundles, buildManifest(inputs, result.bundles));
   } catch (e) {
     const reason = e instanceof OutputDirError ? e.message : ((e as NodeJS.ErrnoException).code ?? (e as Error).message);
-    report(io, result.sources, [diagnostic("cannot-write-output", { path: outputDir, reason })], format);
+    // one report, so --format json and sarif stay one document
+    report(io, result.sources, [...result.diagnostics, diagnostic("cannot-write-output", { path: outputDir, reason })], output);
     return EXIT.usage;
   }
+  report(io, result.sources, result.diagnostics, output);
   for (const b of result.bundles) {
-    io.out(`wrote ${path.join(outputDir, b.host)}/: ${b.artifacts.map((a) => a.path).join(", ")}\n`);
+    say(io, output, `wrote ${path.join(outputDir, b.host)}/: ${b.artifacts.map((a) => a.path).join(", ")}`);
   }
-  io.out(`wrote ${path.join(outputDir, "manifest.json")} (${result.bundles.length} hosts, targets: ${targets.map((t) => t.name).join(", ")}${held})\n`);
+  say(io, output, `wrote ${path.join(outputDir, "manifest.json")} (${count(result.bundles.length, "host")}, targets: ${targets.map((t) => t.name).join(", ")}${held})`);
   return EXIT.ok;
 }
 
 /** `wgpc test`: the policy's `expect` statements alone, with a summary line. */
 function runTest(args: string[], io: Io): number {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: { help: { type: "boolean", short: "h" } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      strict: { type: "boolean", default: false },
+      quiet: { type: "boolean", short: "q", default: false },
+      help: { type: "boolean", short: "h" },
+    },
+  });
   if (values.help) {
     io.out(`${HELP.test}\n`);
     return EXIT.ok;
   }
-  if (positionals.length === 0) return usageError(io, "`wgpc test` needs at least one policy file", "text");
+  const output: Output = { format: "text", quiet: values.quiet ?? false, strict: values.strict ?? false };
+  if (positionals.length === 0) return usageError(io, "`wgpc test` needs at least one policy file", output);
   const result = compile(positionals, diskReader, STDLIB_DIR, { targets: [] });
   const failed = result.diagnostics.filter((d) => d.slug === "expectation-failed");
   const other = result.diagnostics.filter((d) => d.slug !== "expectation-failed" && d.severity === "error");
-  report(io, result.sources, result.diagnostics, "text");
+  report(io, result.sources, result.diagnostics, output);
   if (other.length > 0 || !result.policy) return other.some((d) => d.slug === "cannot-read-file") ? EXIT.usage : EXIT.policy;
   const total = result.policy.expects.length;
-  io.out(`${total - failed.length} passed, ${failed.length} failed\n`);
-  return failed.length > 0 ? EXIT.policy : EXIT.ok;
+  say(io, output, `${total - failed.length} passed, ${failed.length} failed`);
+  return failed.length > 0 || warningsFail(result.diagnostics, output) ? EXIT.policy : EXIT.ok;
 }
 
 /** `wgpc explain FILE... QUESTION`: the path of some traffic through the policy. */
@@ -208,12 +295,13 @@ function runExplain(args: string[], io: Io): number {
   }
   if (values.code !== undefined) return explainCode([values.code], io);
   const format = values.format ?? "text";
-  if (format !== "text" && format !== "json") return usageError(io, `unknown format \`${format}\` (text or json)`, "text");
-  if (positionals.length < 2) return usageError(io, "`wgpc explain` needs policy files and a question such as 'a -> b:ssh'", format);
+  if (format !== "text" && format !== "json") return usageError(io, `unknown format \`${format}\` (text or json)`, TEXT);
+  const output: Output = { format, quiet: false, strict: false };
+  if (positionals.length < 2) return usageError(io, "`wgpc explain` needs policy files and a question such as 'a -> b:ssh'", output);
   const files = positionals.slice(0, -1);
   const result = explain(files, diskReader, STDLIB_DIR, positionals[positionals.length - 1]!, format === "json" ? Infinity : undefined);
   if (!result.explanation) {
-    report(io, result.sources, result.diagnostics, format);
+    report(io, result.sources, result.diagnostics, output);
     return result.diagnostics.some((d) => d.slug === "cannot-read-file") ? EXIT.usage : EXIT.policy;
   }
   io.out(format === "json" ? `${JSON.stringify(result.explanation, null, 2)}\n` : renderExplanation(result.explanation));
@@ -224,10 +312,18 @@ function runExplain(args: string[], io: Io): number {
 function explainCode(args: string[], io: Io): number {
   const code = args[0]?.toUpperCase();
   const entry = Object.entries(catalogue).find(([, e]) => e.code === code);
-  if (!entry) return usageError(io, `no diagnostic has the code \`${args[0] ?? ""}\` (see docs/diagnostics.md)`, "text");
+  if (!entry) return usageError(io, `no diagnostic has the code \`${args[0] ?? ""}\` (see docs/diagnostics.md)`, TEXT);
   const [slug, e] = entry;
   io.out(`${e.code} ${slug} (${e.severity})\n\n${e.explanation}\n`);
   return EXIT.ok;
+}
+
+/** The format asked for, read from the raw arguments when parsing them failed: a CI job that asked for SARIF still gets a log. */
+function sniffOutput(command: string | undefined, args: readonly string[]): Output {
+  if (command !== "compile" && command !== "check") return TEXT;
+  const at = args.indexOf("--format");
+  const format = at >= 0 ? args[at + 1] : args.find((a) => a.startsWith("--format="))?.slice("--format=".length);
+  return { ...TEXT, format: format !== undefined && isFormat(format) ? format : "text" };
 }
 
 export function main(argv: string[], io: Io): number {
@@ -254,7 +350,7 @@ export function main(argv: string[], io: Io): number {
       case "explain-code":
         return explainCode(rest, io);
       default:
-        return usageError(io, `unknown command \`${command}\``, "text");
+        return usageError(io, `unknown command \`${command}\``, TEXT);
     }
   } catch (e) {
     const code = (e as { code?: string }).code;
@@ -265,10 +361,10 @@ export function main(argv: string[], io: Io): number {
         code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && option ? `unknown option \`${option}\``
         : code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && option ? `option \`${option.split(" ")[0]}\` needs a value`
         : (e as Error).message.split(". ")[0]!.toLowerCase();
-      return usageError(io, detail, "text");
+      return usageError(io, detail, sniffOutput(command, rest));
     }
     const detail = e instanceof Error ? e.message : String(e);
-    report(io, new Sources(), [diagnostic("internal-error", { detail }, undefined, { help: "please report this with the policy that caused it" })], "text");
+    report(io, new Sources(), [diagnostic("internal-error", { detail }, undefined, { help: "please report this with the policy that caused it" })], sniffOutput(command, rest));
     return EXIT.internal;
   }
 }

@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { compileText, rendered } from "../support/compile.js";
 import { analyse } from "../../src/analysis/analyse.js";
+import { MAX_ANALYSED_RULES } from "../../src/analysis/rules.js";
 import { ChainSpace, regionSubtract, union } from "../../src/analysis/space.js";
 import { evaluateChain } from "../../src/ir/evaluate.js";
 import type { HostIr, IrRule } from "../../src/ir/types.js";
@@ -181,5 +182,50 @@ describe("the packet space", () => {
     expect(left.map((b) => b.saddr)).toEqual([[[bits("10.192.0.0"), bits("10.255.255.255")]]]);
     expect(space.witness(left[0]!).saddr).toBe(bits("10.192.0.0"));
     expect(union([box("10.0.0.0/9"), box("10.0.0.0/8")]).length).toBeGreaterThan(0);
+  });
+});
+
+describe("limits", () => {
+  it("skips chains too long to analyse, once, with a note", () => {
+    const rules = Array.from({ length: MAX_ANALYSED_RULES + 1 }, (_, i) => `allow 10.${i >> 8}.${i & 255}.0/24 -> web:22/tcp\n`).join("");
+    const r = compileText(`host web 10.0.0.3\n${rules}`);
+    expect(r.diagnostics.map((d) => `${d.code} ${d.message}`)).toEqual([`N0623 rule analysis skipped chains of more than ${MAX_ANALYSED_RULES} rules`]);
+    expect(r.bundles).toBeDefined();
+  });
+});
+
+describe("expect options", () => {
+  const text = [
+    'import "services"',
+    "host a 10.0.0.2, 2001:db8::2 on eth0",
+    "host b 10.0.0.3, 2001:db8::3 on eth1",
+    "allow 10.0.0.0/24 -> b:ssh",
+    "",
+  ].join("\n");
+  const failures = (expects: string) => compileText(text + expects).diagnostics.filter((d) => d.severity === "error").map((d) => d.code);
+
+  it("looks at one family with `family`", () => {
+    expect(failures("expect a -> b:ssh allow family 4\nexpect a -> b:ssh deny family 6\n")).toEqual([]);
+    expect(failures("expect a -> b:ssh allow family 6\n")).toEqual(["E0605"]);
+  });
+
+  it("sets the conntrack state with `state`", () => {
+    // established traffic is accepted by the always-there rule, invalid dropped
+    expect(failures("expect any -> b:web allow state established\nexpect a -> b:ssh deny state invalid\n")).toEqual([]);
+    expect(failures("expect any -> b:web allow\n")).toEqual(["E0605"]);
+  });
+
+  it("keeps to paths arriving on an interface with `on`", () => {
+    expect(failures("expect a -> b:ssh allow on eth1\n")).toEqual([]);
+    expect(failures("expect a -> b:ssh allow on eth0\n")).toEqual(["E0605"]);
+  });
+
+  it("refuses values it does not know, at their position", () => {
+    const r = compileText(`${text}expect a -> b:ssh allow family 5 state new on eth9\n`);
+    expect(r.diagnostics.map((d) => `${d.code} ${d.message}`)).toEqual([
+      "E0607 `5` is not a valid family (expected 4 or 6)",
+      "E0608 no machine of the policy has an interface `eth9` (known: eth0, eth1)",
+    ]);
+    expect(rendered(r)).toContain("policy.wgp:5:32: error[E0607]");
   });
 });
