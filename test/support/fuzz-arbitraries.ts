@@ -124,60 +124,114 @@ const lineSoup = fc
   .array(fc.tuple(fc.constantFrom(...KEYWORDS), fc.array(fc.tuple(token, space), { maxLength: 8 })), { maxLength: 10 })
   .map((lines) => lines.map(([kw, rest]) => `${kw} ${joined(rest)}`).join("\n"));
 
-/**
- * Statements of the grammar's shapes with random leaves that lex: names that
- * may not exist, malformed addresses, out-of-range ports, wrong units. Many
- * of these parse, so they exercise the checker.
- */
 const lexes = (a: fc.Arbitrary<string>, tokens?: number) =>
   a.filter((text) => {
     const lexed = wgpLexer.tokenize(text);
     return lexed.errors.length === 0 && (tokens === undefined || lexed.tokens.length === tokens);
   });
-const gName = lexes(names, 1);
-const gAddress = lexes(fc.oneof(ipv4, ipv6), 1);
-const gServices = lexes(services);
-const gQuantity = lexes(quantity, 1);
-const gString = lexes(strings, 1);
-const target: fc.Arbitrary<string> = fc.letrec<{ t: string }>((tie) => ({
-  t: fc.oneof(
-    { depthSize: "small", withCrossShrink: true },
-    gName,
-    gAddress,
-    lexes(ipv6, 1).map((a) => `[${a}]`),
-    fc.array(tie("t"), { minLength: 1, maxLength: 3 }).map((ts) => `{${ts.join(", ")}}`),
-  ),
-})).t;
-const destination = fc
-  .tuple(target, fc.option(fc.oneof(gServices, fc.array(gServices, { minLength: 1, maxLength: 3 }).map((s) => `{${s.join(", ")}}`))))
-  .map(([t, s]) => (s === null ? t : `${t}:${s}`));
-const verb = fc.constantFrom("allow", "deny", "reject");
-const list = <T>(a: fc.Arbitrary<T>) => fc.array(a, { minLength: 1, maxLength: 3 }).map((xs) => xs.join(", "));
-const optional = (a: fc.Arbitrary<string>) => fc.option(a).map((x) => x ?? "");
-const member = fc
-  .tuple(fc.constantFrom("hub", "peer"), gName, list(gAddress), optional(gString.map((s) => `key ${s}`)), optional(gAddress.map((a) => `endpoint ${a}:${51820}`)), optional(gQuantity.map((q) => `keepalive ${q}`)), optional(fc.constantFrom("tunnel full", "tunnel split")))
-  .map((parts) => parts.join(" "));
-const statement = fc.oneof(
-  fc.tuple(gName, gName, fc.array(fc.oneof(list(gAddress).map((a) => `network ${a}`), member, port.map((p) => `mtu ${p}`)), { maxLength: 5 })).map(
-    ([n, i, items]) => `vpn ${n} on ${i} {\n  ${items.join("\n  ")}\n}`,
-  ),
-  fc.tuple(gName, list(gAddress), optional(list(gName).map((i) => `on ${i}`))).map(([n, a, on]) => `host ${n} ${a} ${on}`),
-  fc.tuple(gName, list(target)).map(([n, t]) => `group ${n} = ${t}`),
-  fc.tuple(gName, list(gServices)).map(([n, s]) => `service ${n} = ${s}`),
-  fc.tuple(verb, target, destination, optional(gString.map((s) => `comment ${s}`))).map(([v, s, d, c]) => `${v} ${s} -> ${d} ${c}`),
-  fc.tuple(gName, optional(gName.map((n) => `via ${n}`))).map(([n, via]) => `masquerade ${n} ${via}`),
-  fc.tuple(verb, optional(list(gName).map((n) => `on ${n}`))).map(([v, on]) => `default ${v} ${on}`),
-  fc.tuple(gName, gQuantity).map(([i, q]) => `link ${i} ${q}`),
-  fc.tuple(fc.constantFrom("", "each "), fc.constantFrom("", "to ", "from ", "both "), list(target), gQuantity, optional(gQuantity.map((q) => `ceil ${q}`)), optional(gQuantity.map((q) => `burst ${q}`)), optional(port.map((p) => `prio ${p}`))).map(
-    ([each, dir, t, q, ceil, burst, prio]) => `shape ${each}${dir}${t} ${q} ${ceil} ${burst} ${prio}`,
-  ),
-  fc.tuple(fc.constantFrom("", "to ", "from ", "both "), list(target), gQuantity, optional(gQuantity.map((q) => `jitter ${q}`)), optional(gQuantity.map((q) => `loss ${q}`))).map(
-    ([dir, t, q, jitter, loss]) => `delay ${dir}${t} ${q} ${jitter} ${loss}`,
-  ),
-  fc.tuple(list(target), optional(destination.map((d) => `to ${d}`))).map(([f, t]) => `drop from ${f} ${t} early`),
-  fc.tuple(target, destination, verb).map(([s, d, v]) => `expect ${s} -> ${d} ${v}`),
-  fc.constantFrom('import "services"', 'import "icmp"', 'import "nosuch"', 'import "policy"', 'import "../stdlib/services.wgp"'),
-);
+
+/** The leaves of the statements below. */
+interface Leaves {
+  readonly name: fc.Arbitrary<string>;
+  /** the name a declaration defines */
+  readonly fresh: fc.Arbitrary<string>;
+  /** weight of `vpn` blocks among the statements */
+  readonly vpnWeight: number;
+  readonly address: fc.Arbitrary<string>;
+  readonly ipv6: fc.Arbitrary<string>;
+  readonly service: fc.Arbitrary<string>;
+  readonly rate: fc.Arbitrary<string>;
+  readonly size: fc.Arbitrary<string>;
+  readonly duration: fc.Arbitrary<string>;
+  readonly percent: fc.Arbitrary<string>;
+  readonly number: fc.Arbitrary<string>;
+  readonly string: fc.Arbitrary<string>;
+}
+
+/** Leaves that lex but may mean nothing: unknown names, malformed addresses, out-of-range ports, wrong units. */
+const hostileLeaves: Leaves = (() => {
+  const q = lexes(quantity, 1);
+  const name = lexes(names, 1);
+  return {
+    name,
+    fresh: name,
+    vpnWeight: 1,
+    address: lexes(fc.oneof(ipv4, ipv6), 1),
+    ipv6: lexes(ipv6, 1),
+    service: lexes(services),
+    rate: q,
+    size: q,
+    duration: q,
+    percent: q,
+    number: port.map(String),
+    string: lexes(strings, 1),
+  };
+})();
+
+/** Leaves that mostly make sense next to HEADER, so that whole policies of unusual shapes reach the backends. */
+const plausibleLeaves: Leaves = {
+  name: fc.constantFrom("hub", "h1", "p1", "g0", "any", "vpn", "lab", "p1", "h1"),
+  fresh: fc.constantFrom("h7", "h8", "g7", "g8", "s7"),
+  vpnWeight: 0,
+  address: fc.constantFrom("192.0.2.0/24", "192.0.2.11", "10.8.0.2", "10.8.0.0/25", "0.0.0.0/0", "2001:db8:1::/64", "fd00:8::2", "::/0", "198.51.100.7"),
+  ipv6: fc.constantFrom("2001:db8:1::1", "fd00:8::/64", "::/0"),
+  service: fc.constantFrom("s0", "22/tcp", "1-65535/udp", "53/udp", "icmp", "icmp/echo-request", "icmpv6/packet-too-big", "tcp", "sctp", "80-81/sctp", "icmp/0"),
+  rate: fc.constantFrom("8bit", "1mbit", "100mbit", "1gbit", "4tbit", "10mibit", "1kbyte/s", "1.5mbit"),
+  size: fc.constantFrom("1b", "1514b", "64kb", "64mb", "1.5kb"),
+  duration: fc.constantFrom("0ms", "1us", "1.5us", "500ms", "60s", "0.001ms"),
+  percent: fc.constantFrom("0%", "0.001%", "100%", "50%"),
+  number: fc.constantFrom("0", "1", "7", "1280", "1420", "65535"),
+  string: fc.constantFrom(KEY, '"a comment"', '""'),
+};
+
+/** Statements of the grammar's shapes, over the given leaves. */
+function statement(l: Leaves): fc.Arbitrary<string> {
+  const target: fc.Arbitrary<string> = fc.letrec<{ t: string }>((tie) => ({
+    t: fc.oneof(
+      { depthSize: "small", withCrossShrink: true },
+      l.name,
+      l.address,
+      l.ipv6.map((a) => `[${a}]`),
+      fc.array(tie("t"), { minLength: 1, maxLength: 3 }).map((ts) => `{${ts.join(", ")}}`),
+    ),
+  })).t;
+  const destination = fc
+    .tuple(target, fc.option(fc.oneof(l.service, fc.array(l.service, { minLength: 1, maxLength: 3 }).map((s) => `{${s.join(", ")}}`))))
+    .map(([t, s]) => (s === null ? t : `${t}:${s}`));
+  const verb = fc.constantFrom("allow", "deny", "reject");
+  const list = (a: fc.Arbitrary<string>) => fc.array(a, { minLength: 1, maxLength: 3 }).map((xs) => xs.join(", "));
+  const optional = (a: fc.Arbitrary<string>) => fc.option(a).map((x) => x ?? "");
+  const direction = fc.constantFrom("", "to ", "from ", "both ");
+  const endpointHost = fc.oneof(l.address.filter((a) => !a.includes(":")), l.ipv6.map((a) => `[${a}]`), l.name);
+  const endpoint = fc.tuple(endpointHost, l.number).map(([host, port]) => `endpoint ${host}:${port}`);
+  const hub = fc.tuple(l.fresh, list(l.address), optional(endpoint), optional(l.string.map((s) => `key ${s}`))).map((parts) => `hub ${parts.join(" ")}`);
+  const peer = fc
+    .tuple(l.fresh, list(l.address), l.string, optional(endpoint), optional(l.duration.map((q) => `keepalive ${q}`)), optional(fc.constantFrom("tunnel full", "tunnel split")))
+    .map(([n, a, key, ...rest]) => `peer ${n} ${a} key ${key} ${rest.join(" ")}`);
+  const vpn = fc
+    .tuple(l.fresh, l.name, fc.array(fc.oneof(list(l.address).map((a) => `network ${a}`), hub, peer, l.number.map((n) => `mtu ${n}`)), { maxLength: 5 }))
+    .map(([n, i, items]) => `vpn ${n} on ${i} {\n  ${items.join("\n  ")}\n}`);
+  return fc.oneof(
+    { weight: l.vpnWeight, arbitrary: vpn },
+    fc.tuple(l.fresh, list(l.address), optional(list(l.name).map((i) => `on ${i}`))).map(([n, a, on]) => `host ${n} ${a} ${on}`),
+    fc.tuple(l.fresh, list(target)).map(([n, t]) => `group ${n} = ${t}`),
+    fc.tuple(l.fresh, list(l.service)).map(([n, s]) => `service ${n} = ${s}`),
+    fc.tuple(verb, target, destination, optional(l.string.map((s) => `comment ${s}`))).map(([v, s, d, c]) => `${v} ${s} -> ${d} ${c}`),
+    fc.tuple(l.name, optional(l.name.map((n) => `via ${n}`))).map(([n, via]) => `masquerade ${n} ${via}`),
+    fc.tuple(verb, optional(list(l.name).map((n) => `on ${n}`))).map(([v, on]) => `default ${v} ${on}`),
+    fc.tuple(fc.oneof(l.name, fc.constantFrom("wg0", "eth0")), l.rate).map(([i, q]) => `link ${i} ${q}`),
+    fc
+      .tuple(fc.constantFrom("", "each "), direction, list(target), l.rate, optional(l.rate.map((q) => `ceil ${q}`)), optional(l.size.map((q) => `burst ${q}`)), optional(l.number.map((p) => `prio ${p}`)))
+      .map(([each, dir, t, q, ceil, burst, prio]) => `shape ${each}${dir}${t} ${q} ${ceil} ${burst} ${prio}`),
+    fc
+      .tuple(direction, list(target), l.duration, optional(l.duration.map((q) => `jitter ${q}`)), optional(l.percent.map((q) => `loss ${q}`)))
+      .map(([dir, t, q, jitter, loss]) => `delay ${dir}${t} ${q} ${jitter} ${loss}`),
+    fc.tuple(list(target), optional(destination.map((d) => `to ${d}`))).map(([f, t]) => `drop from ${f} ${t} early`),
+    fc.tuple(target, destination, verb).map(([s, d, v]) => `expect ${s} -> ${d} ${v}`),
+    fc.constantFrom('import "services"', 'import "icmp"', 'import "nosuch"', 'import "policy"', 'import "../stdlib/services.wgp"'),
+  );
+}
+
 const HEADER = [
   "vpn lab on wg0 {",
   "  network 10.8.0.0/24, fd00:8::/64",
@@ -189,14 +243,18 @@ const HEADER = [
   "group g0 = h1, p1",
   "service s0 = 22/tcp",
 ].join("\n");
-const grammarSoup = fc
-  .tuple(fc.integer({ min: 0, max: 4 }).map((n) => n > 0), fc.array(statement, { minLength: 1, maxLength: 8 }))
-  .map(([header, statements]) => `${header ? `${HEADER}\n` : ""}${statements.join("\n")}\n`);
+
+/** Statements over `leaves`, most often after HEADER (a VPN, hosts, a group, a service). */
+const grammarSoup = (leaves: Leaves) =>
+  fc
+    .tuple(fc.integer({ min: 0, max: 4 }).map((n) => n > 0), fc.array(statement(leaves), { minLength: 1, maxLength: 8 }))
+    .map(([header, statements]) => `${header ? `${HEADER}\n` : ""}${statements.join("\n")}\n`);
 
 export const tokenSoup: fc.Arbitrary<string> = fc.oneof(
   { weight: 2, arbitrary: rawSoup },
   { weight: 2, arbitrary: lineSoup },
-  { weight: 3, arbitrary: grammarSoup },
+  { weight: 2, arbitrary: grammarSoup(hostileLeaves) },
+  { weight: 2, arbitrary: grammarSoup(plausibleLeaves) },
 );
 
 // ------------------------------------------------------------- mutations
@@ -220,8 +278,8 @@ export const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constantFrom("swap-tokens", "swap-lines"), at: fc.nat(), other: fc.nat() }),
   fc.record({ kind: fc.constant("replace-token"), at: fc.nat(), text: token }),
   // a token replaced by one of its own kind: the policy still parses and the checker must judge it
-  fc.record({ kind: fc.constant("replace-name"), at: fc.nat(), text: gName }),
-  fc.record({ kind: fc.constant("replace-address"), at: fc.nat(), text: gAddress }),
+  fc.record({ kind: fc.constant("replace-name"), at: fc.nat(), text: hostileLeaves.name }),
+  fc.record({ kind: fc.constant("replace-address"), at: fc.nat(), text: hostileLeaves.address }),
   fc.record({ kind: fc.constant("insert-text"), at: fc.nat(), text: fc.oneof(fc.string({ unit: "binary", minLength: 1, maxLength: 2 }), punctuation, unicode, space) }),
   fc.record({ kind: fc.constant("boundary-number"), at: fc.nat(), value: fc.constantFrom(...BOUNDARIES) }),
 ) as fc.Arbitrary<Mutation>;
