@@ -130,7 +130,8 @@ class Checker {
     for (const [name, def] of this.services) this.namedService(name, def, []);
     if (this.machines.size === 0) {
       const first = files[files.length - 1];
-      const span = first?.statements[0]?.span ?? { file: first?.file ?? 0, start: 0, end: 1 };
+      const file = first?.file ?? 0;
+      const span = first?.statements[0]?.span ?? { file, start: 0, end: Math.min(1, this.sources.get(file).text.length) };
       this.report("empty-policy", {}, span, {
         help: "declare machines with `host NAME ADDRESS` or a `vpn` block with a hub and peers",
       });

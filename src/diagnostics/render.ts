@@ -11,10 +11,11 @@ function location(sources: Sources, d: { span?: Diagnostic["span"] }): string {
 
 function snippet(sources: Sources, span: NonNullable<Diagnostic["span"]>): string[] {
   const { line, column } = sources.position(span.file, span.start);
-  const end = sources.position(span.file, Math.max(span.start, span.end - 1));
+  // the end is exclusive: one unit before it could be inside a character of two UTF-16 units
+  const end = sources.position(span.file, span.end);
   // one column per character: tabs and control characters are shown as one
   const text = sources.lineText(span.file, line).replace(/\t/g, " ").replace(/[\u0000-\u001f\u007f-\u009f\ufeff]/g, "\uFFFD");
-  const width = end.line === line ? Math.max(1, end.column - column + 1) : Math.max(1, [...text].length - column + 1);
+  const width = end.line === line ? Math.max(1, end.column - column) : Math.max(1, [...text].length - column + 1);
   const gutter = String(line);
   const pad = " ".repeat(gutter.length);
   return [`${pad} |`, `${gutter} | ${text}`, `${pad} | ${" ".repeat(column - 1)}${"^".repeat(width)}`];

@@ -48,7 +48,7 @@ function firstTooDeep(tokens: readonly IToken[]): IToken | undefined {
 function lexDiagnostics(file: number, text: string, errors: readonly ILexingError[]): Diagnostic[] {
   return mergeLexErrors(errors)
     .slice(0, MAX_LEX_ERRORS)
-    .map(({ offset, length }) => {
+    .map(({ offset }) => {
       const ch = text[offset] ?? "";
       if (ch === '"') {
         const lineEnd = text.slice(offset).search(/[\r\n]|$/);
@@ -56,8 +56,9 @@ function lexDiagnostics(file: number, text: string, errors: readonly ILexingErro
           help: "close the string with `\"` before the end of the line",
         });
       }
-      const span = { file, start: offset, end: offset + Math.max(1, Math.min(length, 1)) };
-      return diagnostic("unexpected-character", { text: describeChar(String.fromCodePoint(text.codePointAt(offset) ?? 0)) }, span);
+      // one character, which may be two UTF-16 units: a span never ends inside it
+      const found = String.fromCodePoint(text.codePointAt(offset) ?? 0);
+      return diagnostic("unexpected-character", { text: describeChar(found) }, { file, start: offset, end: offset + found.length });
     });
 }
 
@@ -72,10 +73,11 @@ function parseDiagnostic(file: number, text: string, tokens: IToken[], error: IR
   let span: A.Span;
   if (token.tokenType.name === "EOF" || Number.isNaN(token.startOffset)) {
     // An error at the end of input has no token of its own: point just past
-    // the last real token.
+    // the last real token, with an empty span (one character more could run
+    // past the end, or end between the CR and LF of a line break).
     const last = tokens[tokens.length - 1];
-    const at = last ? last.endOffset! + 1 : text.length;
-    span = { file, start: Math.min(at, text.length), end: Math.min(at, text.length) + 1 };
+    const at = Math.min(last ? last.endOffset! + 1 : text.length, text.length);
+    span = { file, start: at, end: at };
   } else {
     span = { file, start: token.startOffset, end: token.endOffset! + 1 };
   }

@@ -5,6 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { Sources } from "../../src/syntax/source.js";
+import { toJson } from "../../src/diagnostics/render.js";
 import { artifact, compileFiles, compileSource, compileText, rendered } from "../support/compile.js";
 
 const codes = (text: string) => compileSource(text).diagnostics.map((d) => d.code);
@@ -61,6 +62,28 @@ describe("positions", () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  // found by test/fuzz: these spans ran past the end of the file or ended inside a character
+  it("points at an empty file without running past its end", () => {
+    const r = compileSource("");
+    expect(r.diagnostics.map((d) => d.span)).toEqual([{ file: 0, start: 0, end: 0 }]);
+    expect(rendered(r)).toContain("policy.wgp:1:1: error[E0104]");
+  });
+
+  it("ends a syntax error at the end of the file inside the file, also after a CRLF", () => {
+    for (const text of ["import", "import\r\n"]) {
+      const r = compileSource(text);
+      expect(r.diagnostics.map((d) => d.span)).toEqual([{ file: 0, start: 6, end: 6 }]);
+      expect(toJson(r.sources, r.diagnostics[0]!)).toMatchObject({ line: 1, column: 7, endLine: 1, endColumn: 7 });
+    }
+  });
+
+  it("covers a whole character of two UTF-16 units with one caret", () => {
+    const r = compileSource("\u{10000}host h 192.0.2.1\n");
+    expect(r.diagnostics.map((d) => d.span)).toEqual([{ file: 0, start: 0, end: 2 }]);
+    expect(rendered(r)).toContain("policy.wgp:1:1: error[E0101]: unexpected character `\u{10000}`\n  |\n1 | \u{10000}host h 192.0.2.1\n  | ^");
+    expect(toJson(r.sources, r.diagnostics[0]!)).toMatchObject({ column: 1, endColumn: 2 });
   });
 
   it("reads every IPv6 text form", () => {
