@@ -53,7 +53,7 @@ describe("wgpc compile", () => {
       "wrote out/vpn-core/: iptables.rules, ip6tables.rules, ruleset.nft, tc.batch, xdp/wgpc_xdp.c, xdp/wgpc_xdp.h, xdp/load.sh, xdp/interfaces, xdp/eth0/maps.batch, xdp/eth0/maps.json, wg0.conf, apply.sh, SHA256SUMS",
     );
     expect(r.out).toContain("wrote out/client-a/: iptables.rules, ip6tables.rules, ruleset.nft, wg0.conf, apply.sh, SHA256SUMS\n");
-    expect(r.out).toContain("(3 hosts, targets: iptables, nftables, tc, xdp, wireguard, 4 expectations hold)");
+    expect(r.out).toContain("(3 hosts, targets: iptables, nftables, tc, xdp, wireguard, 5 expectations hold)");
     for (const host of ["client-a", "client-b"]) {
       expect(fs.readdirSync(path.join(tmp, "out", host)).sort()).toEqual(["SHA256SUMS", "apply.sh", "ip6tables.rules", "iptables.rules", "ruleset.nft", "wg0.conf"]);
     }
@@ -154,7 +154,7 @@ describe("wgpc check and usage", () => {
   it("checks without writing", () => {
     const r = wgpc("check", SEED);
     expect(r.code).toBe(0);
-    expect(r.out).toBe("ok: 3 machines checked, 4 expectations hold\n");
+    expect(r.out).toBe("ok: 3 machines checked, 5 expectations hold\n");
     expect(fs.readdirSync(tmp)).toEqual([]);
   });
 
@@ -184,11 +184,11 @@ describe("wgpc check and usage", () => {
   it("tests a policy's expectations alone, naming the rule that decides a failed one", () => {
     const ok = wgpc("test", SEED);
     expect(ok.code).toBe(0);
-    expect(ok.out).toBe("4 passed, 0 failed\n");
+    expect(ok.out).toBe("5 passed, 0 failed\n");
     const broken = write("policy.wgp", fs.readFileSync(SEED, "utf8").replace('allow vpn -> client-b:nc comment "nc for VPN members"', "deny vpn -> client-b:nc"));
     const r = wgpc("test", broken);
     expect(r.code).toBe(1);
-    expect(r.out).toBe("3 passed, 1 failed\n");
+    expect(r.out).toBe("3 passed, 2 failed\n");
     expect(r.err).toMatch(/error\[E0605\]: expectation failed: expected allow, got deny at .*\(drop by the rule at policy\.wgp:\d+\)/);
   });
 
