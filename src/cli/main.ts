@@ -13,7 +13,8 @@ import type { Backend } from "../backends/types.js";
 import { diagnostic, hasErrors, type Diagnostic } from "../diagnostics/diagnostic.js";
 import { catalogue } from "../diagnostics/catalogue.js";
 import { renderText, toJson } from "../diagnostics/render.js";
-import { buildManifest, OutputDirError, writeBundles } from "../bundle/write.js";
+import { buildManifest, OutputDirError, writeBundles, writeFileAtomic } from "../bundle/write.js";
+import { formatPolicyText } from "../format/format.js";
 import { loadConfig, type Config } from "./config.js";
 import { VERSION } from "../version.js";
 
@@ -54,6 +55,15 @@ leaf_qdisc = "fq_codel" (the qdisc under each shaping class).`,
 Evaluates every \`expect\` statement with the reference semantics and prints
 each failure (naming the rule that decided) and a summary line. Exit 0 when
 all hold, 1 when one fails or the policy has errors.`,
+  fmt: `usage: wgpc fmt FILE... [--check]
+       wgpc fmt --stdin
+
+Formats policy files in the one house layout (docs/formatting.md). Each file
+is rewritten in place, atomically, only when its text changes; meaning never
+changes. A file with a syntax error is reported and left as it is.
+
+  --check   write nothing; list the files that are not formatted (exit 1 if any)
+  --stdin   format standard input to standard output (for editors)`,
   check: `usage: wgpc check FILE... [--format text|json]
 
 Runs every stage of compile (parse, check, lower, expectations, backends)
@@ -181,6 +191,68 @@ function runTest(args: string[], io: Io): number {
   return failed.length > 0 ? EXIT.policy : EXIT.ok;
 }
 
+/** `wgpc fmt`: the formatter over files, or stdin to stdout. */
+function runFmt(args: string[], io: Io): number {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: { check: { type: "boolean" }, stdin: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) {
+    io.out(`${HELP.fmt}\n`);
+    return EXIT.ok;
+  }
+  if (values.stdin) {
+    if (positionals.length > 0 || values.check) return usageError(io, "`wgpc fmt --stdin` takes no files and no --check", "text");
+    const result = formatPolicyText(fs.readFileSync(0, "utf8"));
+    if (!result.ok) {
+      const sources = new Sources();
+      sources.add("<stdin>", result.text);
+      report(io, sources, result.diagnostics, "text");
+      return EXIT.policy;
+    }
+    io.out(result.text);
+    return EXIT.ok;
+  }
+  if (positionals.length === 0) return usageError(io, "`wgpc fmt` needs at least one policy file (or --stdin)", "text");
+  let code: number = EXIT.ok;
+  for (const file of positionals) {
+    const sources = new Sources();
+    const read = diskReader.read(file);
+    if ("error" in read) {
+      report(io, sources, [diagnostic("cannot-read-file", { path: file, reason: read.error })], "text");
+      code = EXIT.usage;
+      continue;
+    }
+    if (read.invalidAt !== undefined) {
+      report(io, sources, [diagnostic("not-text", {}, { file: sources.add(file, read.text), start: read.invalidAt, end: read.invalidAt + 1 })], "text");
+      if (code === EXIT.ok) code = EXIT.policy;
+      continue;
+    }
+    const result = formatPolicyText(read.text);
+    if (!result.ok) {
+      sources.add(file, result.text);
+      report(io, sources, result.diagnostics, "text");
+      if (code === EXIT.ok) code = EXIT.policy;
+      continue;
+    }
+    if (result.text === read.text) continue;
+    if (values.check) {
+      io.out(`${file}\n`);
+      if (code === EXIT.ok) code = EXIT.policy;
+      continue;
+    }
+    try {
+      writeFileAtomic(file, result.text);
+    } catch (e) {
+      report(io, sources, [diagnostic("cannot-write-output", { path: file, reason: (e as NodeJS.ErrnoException).code ?? (e as Error).message })], "text");
+      code = EXIT.usage;
+    }
+  }
+  return code;
+}
+
 /** `wgpc explain-code CODE`: what a diagnostic means. */
 function explainCode(args: string[], io: Io): number {
   const code = args[0]?.toUpperCase();
@@ -212,6 +284,8 @@ export function main(argv: string[], io: Io): number {
         return runTest(rest, io);
       case "explain-code":
         return explainCode(rest, io);
+      case "fmt":
+        return runFmt(rest, io);
       default:
         return usageError(io, `unknown command \`${command}\``, "text");
     }
