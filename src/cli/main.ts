@@ -31,6 +31,7 @@ commands:
   check FILE...     check a policy; write nothing
   test FILE...      evaluate the policy's expect statements; print "N passed, N failed"
   explain-code CODE what a diagnostic code means
+  fmt FILE...       format policy files in place (--check, --stdin)
 
 options:
   -h, --help        show help (also: wgpc <command> --help)

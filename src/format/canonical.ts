@@ -10,6 +10,8 @@ export function canonicalAddress(text: string): string {
   const bare = slash >= 0 ? text.slice(0, slash) : text;
   const parsed = parseAddress(bare);
   if (!parsed.ok || parsed.family !== 6) return text;
+  // an embedded IPv4 tail (`::ffff:192.0.2.1`) reads better as written
+  if (bare.includes(".")) return text.toLowerCase();
   const length = slash >= 0 ? text.slice(slash + 1) : undefined;
   if (length !== undefined && !/^\d{1,3}$/.test(length)) return text;
   return `${formatBits(6, parsed.bits)}${length === undefined ? "" : `/${Number(length)}`}`;
