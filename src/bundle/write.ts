@@ -77,3 +77,21 @@ export function writeBundles(dir: string, bundles: readonly HostBundle[], manife
     fs.rmSync(staging, { recursive: true, force: true });
   }
 }
+
+/**
+ * Replaces one file so that a reader sees the old or the new text, never a
+ * part: a temporary sibling is written and renamed over it. The file keeps
+ * its permission bits.
+ */
+export function writeFileAtomic(file: string, text: string): void {
+  const dir = path.dirname(file);
+  const mode = fs.existsSync(file) ? fs.statSync(file).mode & 0o7777 : 0o644;
+  const temp = path.join(dir, `.${path.basename(file)}.wgpc-${process.pid}-${Date.now()}`);
+  try {
+    fs.writeFileSync(temp, text, { mode, flag: "wx" });
+    fs.chmodSync(temp, mode);
+    fs.renameSync(temp, file);
+  } finally {
+    fs.rmSync(temp, { force: true });
+  }
+}

@@ -15,7 +15,8 @@ import { diagnostic, hasErrors, type Diagnostic } from "../diagnostics/diagnosti
 import { catalogue } from "../diagnostics/catalogue.js";
 import { renderText, toJson } from "../diagnostics/render.js";
 import { toSarif } from "../diagnostics/sarif.js";
-import { buildManifest, OutputDirError, writeBundles } from "../bundle/write.js";
+import { buildManifest, OutputDirError, writeBundles, writeFileAtomic } from "../bundle/write.js";
+import { formatPolicyText } from "../format/format.js";
 import { loadConfig, type Config } from "./config.js";
 import { VERSION } from "../version.js";
 
@@ -44,6 +45,7 @@ commands:
   explain FILE... 'SRC -> DST[:SVC]'
                     what the policy does with that traffic, machine by machine
   explain-code CODE what a diagnostic code means (also: wgpc explain --code CODE)
+  fmt FILE...       format policy files in place (--check, --stdin)
 
 options:
   -h, --help        show help (also: wgpc <command> --help)
@@ -91,6 +93,15 @@ decided (with its source line) and the policy rules passed over. The
 question uses the policy's names, like an \`expect\` statement without the
 verdict; state is new unless given. Exit 0 when explained, 1 when the
 policy or the question has an error, 2 on a usage error.`,
+  fmt: `usage: wgpc fmt FILE... [--check]
+       wgpc fmt --stdin
+
+Formats policy files in the one house layout (docs/formatting.md). Each file
+is rewritten in place, atomically, only when its text changes; meaning never
+changes. A file with a syntax error is reported and left as it is.
+
+  --check   write nothing; list the files that are not formatted (exit 1 if any)
+  --stdin   format standard input to standard output (for editors)`,
   check: `usage: wgpc check FILE... [--format text|json|sarif] [--strict] [--quiet]
 
 Runs every stage of compile (parse, check, lower, expectations, backends)
@@ -308,6 +319,68 @@ function runExplain(args: string[], io: Io): number {
   return EXIT.ok;
 }
 
+/** `wgpc fmt`: the formatter over files, or stdin to stdout. */
+function runFmt(args: string[], io: Io): number {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: { check: { type: "boolean" }, stdin: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+  });
+  if (values.help) {
+    io.out(`${HELP.fmt}\n`);
+    return EXIT.ok;
+  }
+  if (values.stdin) {
+    if (positionals.length > 0 || values.check) return usageError(io, "`wgpc fmt --stdin` takes no files and no --check", TEXT);
+    const result = formatPolicyText(fs.readFileSync(0, "utf8"));
+    if (!result.ok) {
+      const sources = new Sources();
+      sources.add("<stdin>", result.text);
+      report(io, sources, result.diagnostics, TEXT);
+      return EXIT.policy;
+    }
+    io.out(result.text);
+    return EXIT.ok;
+  }
+  if (positionals.length === 0) return usageError(io, "`wgpc fmt` needs at least one policy file (or --stdin)", TEXT);
+  let code: number = EXIT.ok;
+  for (const file of positionals) {
+    const sources = new Sources();
+    const read = diskReader.read(file);
+    if ("error" in read) {
+      report(io, sources, [diagnostic("cannot-read-file", { path: file, reason: read.error })], TEXT);
+      code = EXIT.usage;
+      continue;
+    }
+    if (read.invalidAt !== undefined) {
+      report(io, sources, [diagnostic("not-text", {}, { file: sources.add(file, read.text), start: read.invalidAt, end: read.invalidAt + 1 })], TEXT);
+      if (code === EXIT.ok) code = EXIT.policy;
+      continue;
+    }
+    const result = formatPolicyText(read.text);
+    if (!result.ok) {
+      sources.add(file, result.text);
+      report(io, sources, result.diagnostics, TEXT);
+      if (code === EXIT.ok) code = EXIT.policy;
+      continue;
+    }
+    if (result.text === read.text) continue;
+    if (values.check) {
+      io.out(`${file}\n`);
+      if (code === EXIT.ok) code = EXIT.policy;
+      continue;
+    }
+    try {
+      writeFileAtomic(file, result.text);
+    } catch (e) {
+      report(io, sources, [diagnostic("cannot-write-output", { path: file, reason: (e as NodeJS.ErrnoException).code ?? (e as Error).message })], TEXT);
+      code = EXIT.usage;
+    }
+  }
+  return code;
+}
+
 /** `wgpc explain-code CODE`: what a diagnostic means. */
 function explainCode(args: string[], io: Io): number {
   const code = args[0]?.toUpperCase();
@@ -349,6 +422,8 @@ export function main(argv: string[], io: Io): number {
         return runExplain(rest, io);
       case "explain-code":
         return explainCode(rest, io);
+      case "fmt":
+        return runFmt(rest, io);
       default:
         return usageError(io, `unknown command \`${command}\``, TEXT);
     }
