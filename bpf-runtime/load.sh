@@ -51,8 +51,21 @@ update() {
   done
 }
 
+# Pins need a bpf filesystem. systemd mounts one at /sys/fs/bpf; a machine
+# booted without it (a container, a minimal init) gets it mounted here.
+ensure_bpffs() {
+  at="$PIN"
+  while [ ! -d "$at" ]; do at=$(dirname "$at"); done
+  [ "$(stat -f -c %T "$at")" = bpf_fs ] && return 0
+  case "$PIN" in
+    /sys/fs/bpf/*) echo "mounting a bpf filesystem on /sys/fs/bpf for the pins" >&2; mount -t bpf bpf /sys/fs/bpf ;;
+    *) echo "$PIN is not on a bpf filesystem: mount one (mount -t bpf bpf DIR) or set WGPC_BPFFS" >&2; exit 1 ;;
+  esac
+}
+
 attach() {
   dir="$PIN/$1"
+  ensure_bpffs
   mkdir -p "$dir"
   if [ -f "$HERE/$1/wgpc_xdp.o" ]; then
     # built elsewhere, with the same flags (a machine without clang)
