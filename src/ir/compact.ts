@@ -1,12 +1,12 @@
-// Order-preserving compaction: a run of consecutive rules with the same
-// verdict that differ only in one address field and the destination port
-// becomes one lookup in a set of (address . port) elements, so the kernel
-// does one set lookup for the run instead of walking it rule by rule.
+// Order-preserving compaction: rules with the same verdict that stand
+// together and differ only in one address field and the destination port
+// become one lookup in a set of (address . port) elements, so the kernel
+// does one set lookup for them instead of walking them rule by rule.
 //
-// Why this keeps first-match meaning: within a run every rule has the same
-// verdict, so which rule of the run matches first does not matter, only
-// whether one does; and a run is only ever made of neighbours, so no rule
-// moves past a rule with another verdict.
+// Why this keeps first-match meaning: within a block of neighbouring rules
+// with one verdict, which rule matches first does not matter, only whether
+// one does; and no rule ever moves out of its block, past a rule with
+// another verdict.
 import { containsAddress, familyWidth, formatPrefix, normalisePrefixes, prefixContains, type Family, type Prefix } from "../net/address.js";
 import { normalisePortRanges, type PortProto, type PortRange } from "../net/services.js";
 import { matches, type Packet } from "./evaluate.js";
@@ -33,14 +33,17 @@ export interface Lookup {
   /** pairwise disjoint (nft refuses an element inside another), sorted */
   readonly elements: readonly LookupElement[];
   readonly verdict: Verdict;
-  /** the rules the lookup stands for, in order */
+  /** the rules the lookup stands for, in policy order */
   readonly rules: readonly IrRule[];
 }
 
 export type CompactItem = { readonly kind: "rule"; readonly rule: IrRule } | Lookup;
 
-/** Runs shorter than this stay rules: a lookup only pays off for several. */
-const MIN_RUN = 2;
+/**
+ * Runs shorter than this stay rules: a few rules cost the kernel little, and
+ * as rules they keep their own comments and read as the policy does.
+ */
+export const MIN_RUN = 4;
 
 const verdictKey = (v: Verdict) => (v.kind === "reject" ? `reject:${v.with}` : v.kind);
 
@@ -144,26 +147,48 @@ function lookupOf(run: readonly IrRule[], shape: Shape, family: Family): Lookup 
 }
 
 /**
- * Compacts one chain section of one family. Each run is as long as the
- * rules allow; a run's key address (source or destination) is the one its
- * first two rules agree on.
+ * Compacts one chain section of one family. Consecutive rules with one
+ * verdict form a block; inside a block the order of rules does not matter
+ * (any of them that matches gives the same verdict), so the rules of each
+ * shape, keyed on the source address and else on the destination, become
+ * one lookup where there are at least `minRun` of them. A lookup takes the
+ * place of its first rule; blocks never mix.
  */
-export function compactRules(rules: readonly IrRule[], family: Family): CompactItem[] {
+export function compactRules(rules: readonly IrRule[], family: Family, minRun = MIN_RUN): CompactItem[] {
   const out: CompactItem[] = [];
-  let i = 0;
-  while (i < rules.length) {
-    const first = rules[i]!;
-    const next = rules[i + 1];
-    const shape = (["saddr", "daddr"] as const)
-      .map((address) => shapeOf(first, address))
-      .find((s) => next !== undefined && shapeOf(next, s.address).key === s.key);
-    let end = i + 1;
-    if (shape) while (end < rules.length && shapeOf(rules[end]!, shape.address).key === shape.key) end++;
-    if (shape && end - i >= MIN_RUN) out.push(lookupOf(rules.slice(i, end), shape, family));
-    else for (const rule of rules.slice(i, end)) out.push({ kind: "rule", rule });
-    i = end;
+  let start = 0;
+  for (let i = 1; i <= rules.length; i++) {
+    if (i < rules.length && verdictKey(rules[i]!.verdict) === verdictKey(rules[start]!.verdict)) continue;
+    out.push(...compactBlock(rules.slice(start, i), family, minRun));
+    start = i;
   }
   return out;
+}
+
+function compactBlock(block: readonly IrRule[], family: Family, minRun: number): CompactItem[] {
+  if (block.length < minRun) return block.map((rule) => ({ kind: "rule", rule }));
+  const lookupAt = new Map<number, Lookup>();
+  const taken = new Set<number>();
+  for (const address of ["saddr", "daddr"] as const) {
+    const groups = new Map<string, { shape: Shape; members: number[] }>();
+    block.forEach((rule, index) => {
+      if (taken.has(index)) return;
+      const shape = shapeOf(rule, address);
+      const group = groups.get(shape.key) ?? { shape, members: [] };
+      group.members.push(index);
+      groups.set(shape.key, group);
+    });
+    for (const { shape, members } of groups.values()) {
+      if (members.length < minRun) continue;
+      lookupAt.set(members[0]!, lookupOf(members.map((m) => block[m]!), shape, family));
+      for (const m of members) taken.add(m);
+    }
+  }
+  return block.flatMap((rule, index): CompactItem[] => {
+    const lookup = lookupAt.get(index);
+    if (lookup) return [lookup];
+    return taken.has(index) ? [] : [{ kind: "rule", rule }];
+  });
 }
 
 /** The reference semantics of a lookup: does it match the packet? */

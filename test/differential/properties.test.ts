@@ -19,6 +19,8 @@ const seed = Number(process.env.WGPC_SEED ?? (deep ? Math.floor(Math.random() * 
 const runs = Number(process.env.WGPC_RUNS ?? (deep ? 5000 : 300));
 const PACKETS_PER_HOST = 24;
 let pairs = 0;
+/** set lookups in the nft text: the compacted form is what the property checks too */
+let lookups = 0;
 
 function disagreement(source: string, packetSeed: number): string | undefined {
   const result = compileSource(source);
@@ -27,7 +29,9 @@ function disagreement(source: string, packetSeed: number): string | undefined {
   for (const host of result.hosts!) {
     const v4 = parseIptables(artifact(result, host.name, "iptables.rules"), 4);
     const v6 = parseIptables(artifact(result, host.name, "ip6tables.rules"), 6);
-    const nft = parseNft(artifact(result, host.name, "ruleset.nft"));
+    const nftText = artifact(result, host.name, "ruleset.nft");
+    lookups += (nftText.match(/ @\w+ /g) ?? []).length;
+    const nft = parseNft(nftText);
     for (const p of packetGrid(result.policy!, host.name, PACKETS_PER_HOST, packetSeed)) {
       pairs++;
       for (const hook of HOOKS) {
@@ -53,8 +57,9 @@ describe("differential properties", () => {
       }),
       { seed, numRuns: runs, interruptAfterTimeLimit: deep ? 30 * 60_000 : undefined },
     );
-    console.log(`differential properties: seed ${seed}, ${runs} policies, ${pairs} policy/host/packet pairs, 4 hooks each`);
+    console.log(`differential properties: seed ${seed}, ${runs} policies, ${pairs} policy/host/packet pairs, 4 hooks each, ${lookups} nft set lookups`);
     expect(pairs).toBeGreaterThanOrEqual(deep ? 100_000 : 1000);
+    expect(lookups).toBeGreaterThanOrEqual(runs / 20);
   });
 
   it("most generated policies are valid (the property is not vacuous)", () => {

@@ -1,7 +1,7 @@
 // The full-kernel lab: Debian's stock kernel, fetched from Debian's
 // packages, booted under QEMU (software emulation) with an initramfs of this
 // machine's tools. The VM has no network device; everything stays inside it.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -15,9 +15,24 @@ import { rootIt } from "../support/netns.js";
 
 const BOOT = path.join(ROOT, "test/kernel-lab/boot.sh");
 
+/**
+ * Boots the VM without blocking the test worker: a QEMU run can take about
+ * a minute, and a worker blocked that long misses vitest's own calls.
+ */
+function boot(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn("bash", [BOOT, ...args], { timeout: 200_000 });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
 describe("the full-kernel lab", () => {
-  rootIt("boots Debian's kernel, which has netem, fq_codel and WireGuard", () => {
-    const r = spawnSync("bash", [BOOT, path.join(ROOT, "test/kernel-lab/smoke.sh")], { encoding: "utf8", timeout: 200_000 });
+  rootIt("boots Debian's kernel, which has netem, fq_codel and WireGuard", async () => {
+    const r = await boot([path.join(ROOT, "test/kernel-lab/smoke.sh")]);
     console.log(r.stdout);
     expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stdout).toMatch(/^kernel \d+\.\d+\.\d+-\d+-amd64$/m);
@@ -30,7 +45,7 @@ describe("the full-kernel lab", () => {
     expect(r.stdout).toContain("smoke-ok");
   }, 240_000);
 
-  rootIt("runs the seed's policy as it is: 500 ms of netem on the hub's wg0, every tc line, native XDP; both firewalls", () => {
+  rootIt("runs the seed's policy as it is: 500 ms of netem on the hub's wg0, every tc line, native XDP; both firewalls", async () => {
     const lab = fs.mkdtempSync(path.join(os.tmpdir(), "wgpc-kernel-lab-"));
     try {
       // everything is built here: keys, bundles, the XDP object; the guest only applies
@@ -54,7 +69,7 @@ describe("the full-kernel lab", () => {
           `-I/usr/include/${os.arch() === "x64" ? "x86_64" : "aarch64"}-linux-gnu`, "-c", path.join(xdp, "wgpc_xdp.c"), "-o", path.join(xdp, iface!, "wgpc_xdp.o")], { encoding: "utf8" });
         expect(cc.status, cc.stderr).toBe(0);
       }
-      const r = spawnSync("bash", [BOOT, path.join(ROOT, "test/kernel-lab/seed.sh"), lab], { encoding: "utf8", timeout: 200_000 });
+      const r = await boot([path.join(ROOT, "test/kernel-lab/seed.sh"), lab]);
       console.log(r.stdout);
       expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
       const results = new Map([...r.stdout.matchAll(/^RESULT (\S+) (\S+) (.*)$/gm)].map((m) => [`${m[1]} ${m[2]}`, m[3]!.trim()]));

@@ -76,6 +76,17 @@ export const policyShape: fc.Arbitrary<PolicyShape> = fc.boolean().chain((withVp
       ),
     }),
   );
+  // rules with one verb and destination in a row, as admins write them: what compaction merges
+  const run = fc.constantFrom<4 | 6>(4, 6).chain((family) =>
+    fc
+      .record({
+        verb: fc.constantFrom("allow", "allow", "deny"),
+        dest: atomOf(family),
+        // groups may hold one family only; a run of rules that cannot meet would prove little
+        members: fc.array(fc.record({ source: atomOf(family).filter((a) => a !== "g0" && a !== "g1"), services: fc.option(portItem.map((p) => [p]), { nil: undefined, freq: 4 }) }), { minLength: 3, maxLength: 7 }),
+      })
+      .map(({ verb, dest, members }) => members.map((m) => ({ verb, dest, source: m.source, services: m.services }))),
+  );
   return fc.record({
     withVpn: fc.constant(withVpn),
     hubIpv6: fc.boolean(),
@@ -84,7 +95,9 @@ export const policyShape: fc.Arbitrary<PolicyShape> = fc.boolean().chain((withVp
     hostDefault: fc.option(fc.record({ host: machine, verb: fc.constantFrom<"allow" | "deny" | "reject">("allow", "deny", "reject") }), { nil: undefined }),
     services: fc.array(fc.array(serviceItem, { minLength: 1, maxLength: 3 }), { maxLength: 2 }),
     groups: fc.array(fc.array(fc.oneof(machine, prefix), { minLength: 1, maxLength: 3 }), { maxLength: 2 }),
-    rules: fc.array(rule, { minLength: 1, maxLength: 8 }),
+    rules: fc
+      .array(fc.oneof({ weight: 3, arbitrary: rule.map((r) => [r]) }, { weight: 1, arbitrary: run }), { minLength: 1, maxLength: 6 })
+      .map((parts) => parts.flat()),
   });
 });
 

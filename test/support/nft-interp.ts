@@ -26,6 +26,13 @@ export interface NftRuleset {
   readonly chains: ReadonlyMap<string, Chain>;
 }
 
+/** A named set: its elements as ranges per key field (an address, then maybe a port). */
+interface NamedSet {
+  readonly fields: readonly ("ipv4_addr" | "ipv6_addr" | "inet_service")[];
+  readonly interval: boolean;
+  readonly elements: readonly (readonly (readonly [bigint, bigint])[])[];
+}
+
 /** Words, with `{ … }` sets and quoted strings kept whole. */
 function words(line: string): string[] {
   const out: string[] = [];
@@ -58,7 +65,12 @@ const elements = (word: string): string[] =>
   word.startsWith("{") ? word.slice(1, -1).split(",").map((e) => e.trim()).filter((e) => e !== "") : [word];
 
 function addressTest(word: string, family: 4 | 6, field: "saddr" | "daddr"): Test {
-  const ranges = elements(word).map((e) => {
+  const ranges = elements(word).map((e) => addressRange(e, family));
+  return (p) => p.family === family && ranges.some(([l, h]) => p[field] >= l && p[field] <= h);
+}
+
+function addressRange(e: string, family: 4 | 6): readonly [bigint, bigint] {
+  {
     const dash = e.indexOf("-");
     const parse = (t: string) => {
       const r = parseAddress(t);
@@ -74,19 +86,51 @@ function addressTest(word: string, family: 4 | 6, field: "saddr" | "daddr"): Tes
     const r = parse(e);
     const width = family === 4 ? 32 : 128;
     return [r.bits, r.bits | ((1n << BigInt(width - r.length)) - 1n)] as const;
+  }
+}
+
+function portRange(e: string): readonly [number, number] {
+  const m = e.match(/^(\d+)(?:-(\d+))?$/);
+  if (!m) throw new Error(`bad port element ${e}`);
+  const low = Number(m[1]);
+  const high = m[2] === undefined ? low : Number(m[2]);
+  if (m[2] !== undefined && high <= low) throw new Error(`nft prints ${e} differently`);
+  return [low, high] as const;
+}
+
+const SET_LINE = /^set (\w+) \{ type (ipv4_addr|ipv6_addr)( \. inet_service)?(?: flags (interval))? elements = \{ (.*) \} \}$/;
+
+/** A set block joined into one line; nft needs `flags interval` for any prefix or range. */
+function parseSet(text: string): [string, NamedSet] {
+  const m = text.match(SET_LINE);
+  if (!m) throw new Error(`unknown set form: ${text.slice(0, 200)}`);
+  const family = m[2] === "ipv4_addr" ? 4 : 6;
+  const withPort = m[3] !== undefined;
+  const interval = m[4] !== undefined;
+  const fields = withPort ? ([m[2], "inet_service"] as const) : ([m[2]] as const);
+  const elements = m[5]!.split(",").map((e) => {
+    const parts = e.trim().split(" . ");
+    if (parts.length !== fields.length) throw new Error(`element ${e} does not fit the set's type`);
+    const address = addressRange(parts[0]!, family);
+    const ranges: (readonly [bigint, bigint])[] = [address];
+    if (withPort) {
+      const [low, high] = portRange(parts[1]!);
+      ranges.push([BigInt(low), BigInt(high)]);
+    }
+    if (!interval && ranges.some(([l, h]) => l !== h)) throw new Error(`interval element ${e} in a set without flags interval`);
+    return ranges;
   });
-  return (p) => p.family === family && ranges.some(([l, h]) => p[field] >= l && p[field] <= h);
+  // nft refuses an element inside another (and a vmap would be ambiguous): no two may overlap
+  elements.forEach((a, i) =>
+    elements.slice(i + 1).forEach((b) => {
+      if (a.every(([l, h], k) => l <= b[k]![1] && b[k]![0] <= h)) throw new Error(`overlapping elements in set ${m[1]}`);
+    }),
+  );
+  return [m[1]!, { fields: fields as NamedSet["fields"], interval, elements }];
 }
 
 function portTest(word: string): Test {
-  const ranges = elements(word).map((e) => {
-    const m = e.match(/^(\d+)(?:-(\d+))?$/);
-    if (!m) throw new Error(`bad port element ${e}`);
-    const low = Number(m[1]);
-    const high = m[2] === undefined ? low : Number(m[2]);
-    if (m[2] !== undefined && high <= low) throw new Error(`nft prints ${e} differently`);
-    return [low, high] as const;
-  });
+  const ranges = elements(word).map(portRange);
   return (p) => p.dport !== undefined && ranges.some(([l, h]) => p.dport! >= l && p.dport! <= h);
 }
 
@@ -102,7 +146,7 @@ function icmpTypes(word: string, family: 4 | 6): number[] {
 const L4: Record<string, Packet["proto"]> = { tcp: "tcp", udp: "udp", sctp: "sctp", icmp: "icmp", "ipv6-icmp": "icmpv6" };
 const CT: Record<string, CtState> = { new: "new", established: "established", related: "related", invalid: "invalid" };
 
-function parseRule(line: string): Rule {
+function parseRule(line: string, sets: ReadonlyMap<string, NamedSet>): Rule {
   const w = words(line);
   const tests: Test[] = [];
   let target: Target | undefined;
@@ -113,6 +157,27 @@ function parseRule(line: string): Rule {
     return x;
   };
   const family = (f: 4 | 6): Test => (p) => p.family === f;
+  // `ip saddr . tcp dport @set` or `ip saddr @set`: one lookup of the concatenated key
+  const lookupTest = (field: "saddr" | "daddr", f: 4 | 6): Test => {
+    let proto: string | undefined;
+    if (w[i] === ".") {
+      i++;
+      proto = next();
+      if (!["tcp", "udp", "sctp"].includes(proto) || next() !== "dport") throw new Error(`unknown concatenation in: ${line}`);
+    }
+    const ref = next();
+    const set = sets.get(ref.slice(1));
+    if (!set) throw new Error(`no set ${ref}`);
+    const want = [f === 4 ? "ipv4_addr" : "ipv6_addr", ...(proto ? ["inet_service"] : [])];
+    if (set.fields.join(" . ") !== want.join(" . ")) throw new Error(`set ${ref} has type ${set.fields.join(" . ")}, the rule looks up ${want.join(" . ")}`);
+    return (p) => {
+      if (p.family !== f) return false;
+      // `tcp dport` brings nft's dependency on the protocol
+      if (proto && (p.proto !== proto || p.dport === undefined)) return false;
+      const key = [p[field], ...(proto ? [BigInt(p.dport!)] : [])];
+      return set.elements.some((e) => e.every(([l, h], k) => key[k]! >= l && key[k]! <= h));
+    };
+  };
   while (i < w.length) {
     const word = next();
     switch (word) {
@@ -139,7 +204,8 @@ function parseRule(line: string): Rule {
       case "ip6": {
         const f = word === "ip" ? 4 : 6;
         const key = next();
-        if (key === "saddr" || key === "daddr") tests.push(addressTest(next(), f, key));
+        if ((key === "saddr" || key === "daddr") && (w[i] === "." || w[i]?.startsWith("@"))) tests.push(lookupTest(key, f));
+        else if (key === "saddr" || key === "daddr") tests.push(addressTest(next(), f, key));
         else if (key === "hoplimit" && f === 6) {
           const hl = Number(next());
           tests.push((p) => p.family === 6 && p.hopLimit === hl);
@@ -217,8 +283,24 @@ export function parseNft(text: string): NftRuleset {
   }
   if (lines[lines.length - 1] !== "}") throw new Error("table not closed");
   const chains = new Map<string, Chain>();
+  const sets = new Map<string, NamedSet>();
+  let setLines: string[] | undefined;
   let current: { name: string; chain: { hook?: string; policy?: "accept" | "drop"; rules: Rule[] } } | undefined;
   for (const line of lines.slice(3, -1)) {
+    if (setLines) {
+      setLines.push(line);
+      if (line === "}") {
+        const [name, set] = parseSet(setLines.join(" "));
+        if (sets.has(name)) throw new Error(`set ${name} defined twice`);
+        sets.set(name, set);
+        setLines = undefined;
+      }
+      continue;
+    }
+    if (!current && /^set \w+ \{$/.test(line)) {
+      setLines = [line];
+      continue;
+    }
     const open = line.match(/^chain (\w+) \{$/);
     if (open) {
       if (current) throw new Error("nested chain");
@@ -237,7 +319,7 @@ export function parseNft(text: string): NftRuleset {
       current.chain.policy = base[4] as "accept" | "drop";
       continue;
     }
-    current.chain.rules.push(parseRule(line));
+    current.chain.rules.push(parseRule(line, sets));
   }
   if (current) throw new Error("chain not closed");
   return { chains };

@@ -2,11 +2,12 @@
 // `nft list ruleset` prints it back. Both families share the inet table: a
 // rule that does not depend on the family is printed once, a rule that does
 // carries its family's matches (or `meta nfproto`).
-import { formatBits, formatPrefixShort, prefixesToRanges, rangeAsPrefix, type Family, type Prefix } from "../../net/address.js";
+import { familyWidth, formatBits, formatPrefixShort, prefixesToRanges, rangeAsPrefix, type Family, type Prefix } from "../../net/address.js";
 import { icmpTypeName, type L4 } from "../../net/services.js";
+import { compactRules, type CompactItem, type Lookup } from "../../ir/compact.js";
 import type { Chain, HostIr, IrRule, Match, Verdict } from "../../ir/types.js";
 import type { Artifact, Backend, EmitContext } from "../types.js";
-import { portText, quoted, ruleComment } from "../shared/text.js";
+import { lookupComment, portText, quoted, ruleComment } from "../shared/text.js";
 
 const HOOK_TYPE: Record<Chain["hook"], string> = {
   input: "type filter hook input priority filter",
@@ -25,11 +26,14 @@ function setOrSingle(items: readonly string[]): string {
  * set left with one element is printed bare.
  */
 function addressesText(prefixes: readonly Prefix[]): string {
-  const elements = prefixesToRanges(prefixes).map((r) => {
+  return setOrSingle(addressElements(prefixes));
+}
+
+function addressElements(prefixes: readonly Prefix[]): string[] {
+  return prefixesToRanges(prefixes).map((r) => {
     const asPrefix = rangeAsPrefix(r);
     return asPrefix ? formatPrefixShort(asPrefix) : `${formatBits(r.family, r.low)}-${formatBits(r.family, r.high)}`;
   });
-  return setOrSingle(elements);
 }
 
 function l4Text(l4: L4): string {
@@ -64,22 +68,56 @@ function namesFamily(m: Match): boolean {
   return m.saddr !== undefined || m.daddr !== undefined || m.hopLimit !== undefined || (m.l4?.kind === "icmp" && m.l4.types !== null);
 }
 
-function ruleText(rule: IrRule, family: Family, alsoInOtherFamily: boolean): string {
-  const m = rule.match;
+/** A match's expressions in nft's order; `lookup` (a set lookup) goes where the addresses go. */
+function matchParts(m: Match, family: Family, nfproto: boolean, lookup?: string): string[] {
   const ip = family === 4 ? "ip" : "ip6";
-  const parts = [
-    !alsoInOtherFamily && !namesFamily(m) ? `meta nfproto ${family === 4 ? "ipv4" : "ipv6"}` : "",
+  return [
+    nfproto ? `meta nfproto ${family === 4 ? "ipv4" : "ipv6"}` : "",
     m.iif ? `iifname ${m.iif.negate ? "!= " : ""}${quoted(m.iif.name)}` : "",
     m.oif ? `oifname ${m.oif.negate ? "!= " : ""}${quoted(m.oif.name)}` : "",
+    lookup ?? "",
     m.saddr ? `${ip} saddr ${addressesText(m.saddr)}` : "",
     m.daddr ? `${ip} daddr ${addressesText(m.daddr)}` : "",
     m.l4 ? l4Text(m.l4) : "",
     m.ctState ? `ct state ${m.ctState.join(",")}` : "",
     m.hopLimit !== undefined ? `ip6 hoplimit ${m.hopLimit}` : "",
+  ];
+}
+
+function ruleText(rule: IrRule, family: Family, alsoInOtherFamily: boolean): string {
+  const m = rule.match;
+  const parts = [
+    ...matchParts(m, family, !alsoInOtherFamily && !namesFamily(m)),
     verdictText(rule.verdict, alsoInOtherFamily && !namesFamily(m) ? undefined : family),
     `comment ${quoted(ruleComment(rule))}`,
   ];
   return parts.filter((p) => p !== "").join(" ");
+}
+
+/** A named set: what a lookup's elements look like to nft, one element per line as nft prints them. */
+function setBlock(name: string, lookup: Lookup): string {
+  const addressType = lookup.family === 4 ? "ipv4_addr" : "ipv6_addr";
+  const width = familyWidth(lookup.family);
+  const elements = lookup.portProto
+    ? lookup.elements.map((e) => `${formatPrefixShort(e.address)} . ${portText(e.ports!, "-")}`)
+    : addressElements(lookup.elements.map((e) => e.address));
+  // a hash set when every element is one address (and one port); intervals only where needed
+  const interval = lookup.elements.some((e) => e.address.length < width || (e.ports && e.ports.low !== e.ports.high));
+  return [
+    `\tset ${name} {`,
+    `\t\ttype ${addressType}${lookup.portProto ? " . inet_service" : ""}`,
+    ...(interval ? ["\t\tflags interval"] : []),
+    `\t\telements = { ${elements.join(",\n\t\t\t     ")} }`,
+    "\t}",
+  ].join("\n");
+}
+
+function lookupText(lookup: Lookup, setName: string): string {
+  const ip = lookup.family === 4 ? "ip" : "ip6";
+  const key = `${ip} ${lookup.address}${lookup.portProto ? ` . ${lookup.portProto} dport` : ""} @${setName}`;
+  return [...matchParts(lookup.common, lookup.family, false, key), verdictText(lookup.verdict, lookup.family), `comment ${quoted(lookupComment(lookup.rules))}`]
+    .filter((p) => p !== "")
+    .join(" ");
 }
 
 /** A family-independent key: the rule as it would print without `meta nfproto`. */
@@ -92,6 +130,31 @@ const sharedKey = (rule: IrRule, family: Family) => (namesFamily(rule.match) ? u
  * have, unchanged, once.
  */
 export function mergeFamilies(v4: readonly IrRule[], v6: readonly IrRule[]): string[] {
+  return mergeItems(v4.map(asItem), v6.map(asItem), new SetNamer("unused")).lines;
+}
+
+const asItem = (rule: IrRule): CompactItem => ({ kind: "rule", rule });
+const itemSeq = (item: CompactItem | undefined) => (item === undefined ? Infinity : item.kind === "rule" ? item.rule.origin.seq : item.rules[0]!.origin.seq);
+
+/** Names the sets of one chain: `<chain>_v4_1`, … */
+class SetNamer {
+  readonly sets: string[] = [];
+  private readonly count = { 4: 0, 6: 0 };
+  constructor(private readonly chain: string) {}
+  add(lookup: Lookup): string {
+    const name = `${this.chain}_v${lookup.family}_${++this.count[lookup.family]}`;
+    this.sets.push(setBlock(name, lookup));
+    return name;
+  }
+}
+
+/**
+ * Interleaves the two families' items of one chain, keeping each family's
+ * order (items of different families never match the same packet, so only
+ * the order within a family matters) and printing a rule that both families
+ * have, unchanged, once. A lookup is always of one family.
+ */
+function mergeItems(v4: readonly CompactItem[], v6: readonly CompactItem[], namer: SetNamer): { lines: string[] } {
   const lines: string[] = [];
   const emitted = new Set<string>();
   const push = (line: string) => {
@@ -100,36 +163,42 @@ export function mergeFamilies(v4: readonly IrRule[], v6: readonly IrRule[]): str
   };
   let i = 0;
   let j = 0;
+  const print = (item: CompactItem, family: Family, shared: Set<string | undefined>) =>
+    push(item.kind === "lookup" ? lookupText(item, namer.add(item)) : ruleText(item.rule, family, shared.has(sharedKey(item.rule, family) ?? "")));
+  const sharedKeys = (group: CompactItem[], family: Family) =>
+    new Set(group.flatMap((item) => (item.kind === "rule" ? [sharedKey(item.rule, family)] : [])).filter((k) => k !== undefined));
   while (i < v4.length || j < v6.length) {
-    const seq4 = v4[i]?.origin.seq ?? Infinity;
-    const seq6 = v6[j]?.origin.seq ?? Infinity;
-    const seq = Math.min(seq4, seq6);
-    const group4: IrRule[] = [];
-    const group6: IrRule[] = [];
-    while (i < v4.length && v4[i]!.origin.seq === seq) group4.push(v4[i++]!);
-    while (j < v6.length && v6[j]!.origin.seq === seq) group6.push(v6[j++]!);
-    const shared6 = new Set(group6.map((r) => sharedKey(r, 6)).filter((k) => k !== undefined));
-    const shared4 = new Set(group4.map((r) => sharedKey(r, 4)).filter((k) => k !== undefined));
-    for (const r of group4) push(ruleText(r, 4, shared6.has(sharedKey(r, 4) ?? "")));
-    for (const r of group6) push(ruleText(r, 6, shared4.has(sharedKey(r, 6) ?? "")));
+    const seq = Math.min(itemSeq(v4[i]), itemSeq(v6[j]));
+    const group4: CompactItem[] = [];
+    const group6: CompactItem[] = [];
+    while (i < v4.length && itemSeq(v4[i]) === seq) group4.push(v4[i++]!);
+    while (j < v6.length && itemSeq(v6[j]) === seq) group6.push(v6[j++]!);
+    const shared6 = sharedKeys(group6, 6);
+    const shared4 = sharedKeys(group4, 4);
+    for (const item of group4) print(item, 4, shared6);
+    for (const item of group6) print(item, 6, shared4);
   }
-  return lines;
+  return { lines };
 }
 
+/** The hook's base chain and one chain per section, after the named sets they look up. */
 function chainBlocks(pick: (family: Family) => Chain): string[] {
   const c4 = pick(4);
   const c6 = pick(6);
+  const sets: string[] = [];
   const blocks: string[] = [];
   const base: string[] = [`${HOOK_TYPE[c4.hook]}; policy ${c4.policy};`];
   c4.sections.forEach((section, index) => {
-    const rules = mergeFamilies(section.rules, c6.sections[index]?.rules ?? []);
-    if (rules.length === 0) return;
     const name = `${c4.hook}_${section.name}`;
+    const namer = new SetNamer(name);
+    const { lines } = mergeItems(compactRules(section.rules, 4), compactRules(c6.sections[index]?.rules ?? [], 6), namer);
+    if (lines.length === 0) return;
+    sets.push(...namer.sets);
     base.push(`jump ${name}`);
-    blocks.push(chainBlock(name, rules));
+    blocks.push(chainBlock(name, lines));
   });
   base.push(...mergeFamilies(c4.tail, c6.tail));
-  return [chainBlock(c4.hook, base), ...blocks];
+  return [...sets, chainBlock(c4.hook, base), ...blocks];
 }
 
 function chainBlock(name: string, lines: readonly string[]): string {

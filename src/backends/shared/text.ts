@@ -19,6 +19,16 @@ export function ruleComment(rule: IrRule): string {
   return rule.origin.comment ? `${where} ${rule.origin.comment}` : where;
 }
 
+/**
+ * The comment of a lookup standing for several rules: the first and the
+ * last rule's place and how many there are (nft keeps 128 bytes).
+ */
+export function lookupComment(rules: readonly IrRule[]): string {
+  const first = ruleComment({ ...rules[0]!, origin: { ...rules[0]!.origin, comment: undefined } });
+  const last = ruleComment({ ...rules[rules.length - 1]!, origin: { ...rules[rules.length - 1]!.origin, comment: undefined } });
+  return `${first} to ${last} (${rules.length} rules)`;
+}
+
 /** `22`, or `80<sep>90` for a range; never `N<sep>N`. */
 export const portText = (r: PortRange, separator: ":" | "-"): string =>
   r.low === r.high ? String(r.low) : `${r.low}${separator}${r.high}`;
