@@ -31,17 +31,49 @@ function applyScript(host: string, paths: ReadonlySet<string>, isHub: boolean, i
     'if ! sha256sum --quiet --strict -c SHA256SUMS; then echo "refusing to apply: files differ from SHA256SUMS" >&2; exit 3; fi',
     'if [ "$FIREWALL" = nftables ] && [ ! -f ruleset.nft ]; then echo "this bundle has no nftables script; use --firewall iptables" >&2; exit 2; fi',
     'if [ "$FIREWALL" = iptables ] && [ ! -f iptables.rules ]; then echo "this bundle has no iptables files; use --firewall nftables" >&2; exit 2; fi',
+    ...(has("ipset.rules") ? IPSET_FUNCTIONS : []),
     'if [ "$DRY" = 1 ]; then',
     ...(has("ruleset.nft") ? ["  nft -c -f ruleset.nft"] : []),
-    ...(has("iptables.rules") ? ["  iptables-restore --test iptables.rules", "  ip6tables-restore --test ip6tables.rules"] : []),
+    ...(has("iptables.rules") && has("ipset.rules")
+      ? [
+          "  # iptables-restore --test needs the sets to exist: sets this machine does not have yet",
+          "  # are made for the test and removed after it",
+          "  ipsets_load",
+          '  made=""',
+          "  for s in $(ipset_names); do",
+          '    if ipset list -n "$s" >/dev/null 2>&1; then ipset destroy "$s-n"; else ipset rename "$s-n" "$s"; made="$made $s"; fi',
+          "  done",
+          "  status=0",
+          "  { iptables-restore --test iptables.rules && ip6tables-restore --test ip6tables.rules; } || status=$?",
+          '  for s in $made; do ipset destroy "$s"; done',
+          '  [ "$status" = 0 ] || exit "$status"',
+        ]
+      : has("iptables.rules")
+        ? ["  iptables-restore --test iptables.rules", "  ip6tables-restore --test ip6tables.rules"]
+        : []),
     '  echo "dry run: the firewall files are valid"',
     "  exit 0",
     "fi",
     'if [ "$FIREWALL" = nftables ]; then',
     "  nft -f ruleset.nft",
     "else",
+    ...(has("ipset.rules")
+      ? [
+          "  # the sets first, filled under temporary names and swapped in whole: a rule never sees one missing or half filled",
+          "  ipsets_load",
+          "  for s in $(ipset_names); do",
+          '    if ipset list -n "$s" >/dev/null 2>&1; then ipset swap "$s-n" "$s"; ipset destroy "$s-n"; else ipset rename "$s-n" "$s"; fi',
+          "  done",
+        ]
+      : []),
     "  iptables-restore iptables.rules",
     "  ip6tables-restore ip6tables.rules",
+    "  # sets an older bundle made and this one no longer uses (no rule refers to them now)",
+    "  if command -v ipset >/dev/null 2>&1; then",
+    "    for s in $(ipset list -n | grep '^wgpc-'); do",
+    `      ${has("ipset.rules") ? 'ipset_names | grep -qx "$s" || ' : ""}ipset destroy "$s" 2>/dev/null || true`,
+    "    done",
+    "  fi",
     "fi",
     'echo "firewall: $FIREWALL applied"',
   ];
@@ -65,6 +97,16 @@ function applyScript(host: string, paths: ReadonlySet<string>, isHub: boolean, i
   }
   return `${lines.join("\n")}\n`;
 }
+
+// shell functions for bundles with an ipset.rules file
+const IPSET_FUNCTIONS = [
+  "# the sets ipset.rules makes (under the name with -n appended)",
+  "ipset_names() { sed -n 's/^create \\(wgpc-[^ ]*\\)-n .*/\\1/p' ipset.rules; }",
+  "ipsets_load() {",
+  '  for s in $(ipset_names); do ipset destroy "$s-n" 2>/dev/null || true; done',
+  "  ipset restore < ipset.rules",
+  "}",
+];
 
 /** Adds apply.sh and SHA256SUMS (over every other file of the host) to a bundle. */
 export function withApplyScript(bundle: HostBundle, isHub: boolean): HostBundle {

@@ -3,7 +3,7 @@
 // must give the same verdict.
 import { describe, expect, it } from "vitest";
 import { allPolicies, artifact, compileFiles } from "../support/compile.js";
-import { evaluateIptables, parseIptables } from "../support/iptables-interp.js";
+import { evaluateIptables, ipsetsOf, parseIptables } from "../support/iptables-interp.js";
 import { evaluateNft, parseNft } from "../support/nft-interp.js";
 import { describePacket, HOOKS, referenceVerdict } from "../support/reference.js";
 import { packetGrid } from "../support/packets.js";
@@ -14,8 +14,8 @@ describe("backends agree with the reference semantics on the examples and cases"
       const result = compileFiles([policy.file]);
       let compared = 0;
       for (const host of result.hosts!) {
-        const v4 = parseIptables(artifact(result, host.name, "iptables.rules"), 4);
-        const v6 = parseIptables(artifact(result, host.name, "ip6tables.rules"), 6);
+        const v4 = parseIptables(artifact(result, host.name, "iptables.rules"), 4, ipsetsOf(result, host.name));
+        const v6 = parseIptables(artifact(result, host.name, "ip6tables.rules"), 6, ipsetsOf(result, host.name));
         const nft = parseNft(artifact(result, host.name, "ruleset.nft"));
         for (const p of packetGrid(result.policy!, host.name)) {
           for (const hook of HOOKS) {

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { hasErrors } from "../../src/diagnostics/diagnostic.js";
 import { policyText } from "../support/arbitraries.js";
 import { artifact, compileSource, rendered } from "../support/compile.js";
-import { evaluateIptables, parseIptables } from "../support/iptables-interp.js";
+import { evaluateIptables, ipsetsOf, parseIptables } from "../support/iptables-interp.js";
 import { evaluateNft, parseNft } from "../support/nft-interp.js";
 import { packetGrid } from "../support/packets.js";
 import { describePacket, HOOKS, referenceVerdict } from "../support/reference.js";
@@ -21,14 +21,16 @@ const PACKETS_PER_HOST = 24;
 let pairs = 0;
 /** set lookups in the nft text: the compacted form is what the property checks too */
 let lookups = 0;
+let ipsetLookups = 0;
 
 function disagreement(source: string, packetSeed: number): string | undefined {
   const result = compileSource(source);
   // policies the checker refuses (e.g. families that cannot meet) prove nothing here
   if (hasErrors(result.diagnostics)) return undefined;
   for (const host of result.hosts!) {
-    const v4 = parseIptables(artifact(result, host.name, "iptables.rules"), 4);
-    const v6 = parseIptables(artifact(result, host.name, "ip6tables.rules"), 6);
+    ipsetLookups += ["iptables.rules", "ip6tables.rules"].reduce((n, f) => n + (artifact(result, host.name, f).match(/--match-set /g) ?? []).length, 0);
+    const v4 = parseIptables(artifact(result, host.name, "iptables.rules"), 4, ipsetsOf(result, host.name));
+    const v6 = parseIptables(artifact(result, host.name, "ip6tables.rules"), 6, ipsetsOf(result, host.name));
     const nftText = artifact(result, host.name, "ruleset.nft");
     lookups += (nftText.match(/ @\w+ /g) ?? []).length;
     const nft = parseNft(nftText);
@@ -57,9 +59,10 @@ describe("differential properties", () => {
       }),
       { seed, numRuns: runs, interruptAfterTimeLimit: deep ? 30 * 60_000 : undefined },
     );
-    console.log(`differential properties: seed ${seed}, ${runs} policies, ${pairs} policy/host/packet pairs, 4 hooks each, ${lookups} nft set lookups`);
+    console.log(`differential properties: seed ${seed}, ${runs} policies, ${pairs} policy/host/packet pairs, 4 hooks each, ${lookups} nft set lookups, ${ipsetLookups} ipset lookups`);
     expect(pairs).toBeGreaterThanOrEqual(deep ? 100_000 : 1000);
     expect(lookups).toBeGreaterThanOrEqual(runs / 20);
+    expect(ipsetLookups).toBeGreaterThanOrEqual(runs / 20);
   });
 
   it("most generated policies are valid (the property is not vacuous)", () => {

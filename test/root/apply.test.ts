@@ -34,6 +34,17 @@ function bundleFor(host: string, dir: string): void {
   }
 }
 
+/** A test case's bundle for one host. */
+function caseBundle(caseFile: string, host: string, dir: string): void {
+  const result = compile([path.join(ROOT, "test/cases", caseFile)], diskReader, STDLIB_DIR, { targets: backends });
+  expect(result.bundles, rendered(result)).toBeDefined();
+  for (const a of result.bundles!.find((b) => b.host === host)!.artifacts) {
+    const target = path.join(dir, a.path);
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.writeFileSync(target, a.text, { mode: a.executable ? 0o755 : 0o644 });
+  }
+}
+
 function apply(ns: Netns, dir: string, ...args: string[]) {
   return spawnSync("nsenter", [`--net=/run/netns/${ns.name}`, "sh", path.join(dir, "apply.sh"), ...args], {
     encoding: "utf8",
@@ -86,6 +97,37 @@ describe("apply.sh", () => {
         spawnSync("nsenter", [`--net=/run/netns/${ns.name}`, "sh", path.join(dir, "xdp/load.sh"), "detach"], { env: { ...process.env, WGPC_BPFFS: pins } });
         fs.rmSync(pins, { recursive: true, force: true });
       }
+    });
+  });
+
+  rootIt("loads iptables' ipsets before the rules, swaps them whole on a second apply, and removes the ones a newer bundle does not use", () => {
+    const dir = path.join(work, "db");
+    caseBundle("large-sets.wgp", "db", dir);
+    const sets = [...fs.readFileSync(path.join(dir, "ipset.rules"), "utf8").matchAll(/^create (\S+)-n /gm)].map((m) => m[1]!).sort();
+    expect(sets.length).toBeGreaterThanOrEqual(3);
+    const listed = (ns: Netns) => ns.run("ipset", ["list", "-n"]).split("\n").filter((n) => n !== "").sort();
+    withNetns("ipsets", (ns) => {
+      // a dry run needs the sets for iptables-restore --test, and leaves none behind
+      const dry = apply(ns, dir, "--dry-run", "--firewall", "iptables");
+      expect(dry.status, dry.stderr).toBe(0);
+      expect(listed(ns)).toEqual([]);
+
+      for (let run = 0; run < 2; run++) {
+        const r = apply(ns, dir, "--firewall", "iptables");
+        expect(r.status, r.stderr).toBe(0);
+        // the sets under their own names, none of the temporary ones left
+        expect(listed(ns)).toEqual(sets);
+        expect(ns.run("iptables-save", [])).toContain(`-m set --match-set ${sets.find((s) => s.includes("-n"))} src -m comment --comment "large-sets.wgp:9" -j DROP`);
+        const blocklist = ns.run("ipset", ["save", sets.find((s) => s.includes("-n"))!]);
+        expect(blocklist).toContain("add wgpc-in4-n1 100.64.0.0/10");
+      }
+
+      // a bundle without sets: its rules replace the ones that used them, and the sets go
+      const plain = path.join(work, "client-b-plain");
+      bundleFor("client-b", plain);
+      const r = apply(ns, plain, "--firewall", "iptables");
+      expect(r.status, r.stderr).toBe(0);
+      expect(listed(ns)).toEqual([]);
     });
   });
 });

@@ -6,7 +6,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect } from "vitest";
 import { allPolicies, compileFiles, rendered } from "../support/compile.js";
-import { rootIt, withNetns } from "../support/netns.js";
+import { rootIt, withNetns, type Netns } from "../support/netns.js";
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "wgpc-kernel-"));
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
@@ -31,6 +31,32 @@ function sortHashSetElements(table: string): string {
   });
 }
 
+/**
+ * Loads an ipset.rules file as apply.sh does (under temporary names, then
+ * swapped in or renamed) and checks that ipset holds exactly its members,
+ * with each port range as the ports ipset stores for it.
+ */
+function loadIpsets(ns: Netns, file: string, text: string): void {
+  ns.run("ipset", ["restore", "-f", file]);
+  const names = [...text.matchAll(/^create (\S+)-n /gm)].map((m) => m[1]!);
+  const existing = new Set(ns.run("ipset", ["list", "-n"]).split("\n"));
+  for (const name of names) {
+    if (existing.has(name)) {
+      ns.run("ipset", ["swap", `${name}-n`, name]);
+      ns.run("ipset", ["destroy", `${name}-n`]);
+    } else ns.run("ipset", ["rename", `${name}-n`, name]);
+  }
+  for (const name of names) {
+    const want = [...text.matchAll(new RegExp(`^add ${name}-n (\\S+)$`, "gm"))].flatMap((m) => {
+      const range = m[1]!.match(/^(.*:)(\d+)-(\d+)$/);
+      if (!range) return [m[1]!];
+      return Array.from({ length: Number(range[3]) - Number(range[2]) + 1 }, (_, k) => `${range[1]}${Number(range[2]) + k}`);
+    });
+    const have = [...ns.run("ipset", ["save", name]).matchAll(/^add \S+ (\S+)$/gm)].map((m) => m[1]!);
+    expect(have.sort(), `ipset ${name}`).toEqual(want.sort());
+  }
+}
+
 describe("artifacts in the real kernel tools", () => {
   for (const policy of allPolicies()) {
     rootIt(`${policy.name}: every host's files pass --test, load, and dump back unchanged`, () => {
@@ -48,6 +74,7 @@ describe("artifacts in the real kernel tools", () => {
           }
           const text = (name: string) => bundle.artifacts.find((a) => a.path === name)!.text;
 
+          if (files["ipset.rules"]) loadIpsets(ns, files["ipset.rules"], text("ipset.rules"));
           ns.run("iptables-restore", ["--test", files["iptables.rules"]!]);
           ns.run("ip6tables-restore", ["--test", files["ip6tables.rules"]!]);
           ns.run("nft", ["-c", "-f", files["ruleset.nft"]!]);

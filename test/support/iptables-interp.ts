@@ -2,6 +2,7 @@
 // TEXT, not the IR, so a printing bug shows up as a disagreement with the
 // reference semantics. Anything it does not know is an error, never a skip.
 import { containsAddress, parseAddress, type Prefix } from "../../src/net/address.js";
+import type { CompileResult } from "../../src/compile.js";
 import type { Packet } from "../../src/ir/evaluate.js";
 import type { CtState } from "../../src/ir/types.js";
 
@@ -23,6 +24,60 @@ interface Table {
 export interface IptablesRuleset {
   readonly family: 4 | 6;
   readonly tables: ReadonlyMap<string, Table>;
+}
+
+/** An ipset as `ipset restore` would make it: hash:net or hash:net,port members. */
+export interface IpSetModel {
+  readonly type: "hash:net" | "hash:net,port";
+  readonly family: 4 | 6;
+  readonly members: readonly { prefix: Prefix; proto?: Packet["proto"]; ports?: [number, number] }[];
+}
+
+/**
+ * Reads an ipset.rules file: `create NAME-n TYPE family inet|inet6 …`,
+ * `flush`, `add`. Sets are returned under the name apply.sh gives them
+ * (without the temporary -n).
+ */
+/** The host's ipsets from its bundle (none when the bundle has no ipset.rules). */
+export function ipsetsOf(result: CompileResult, host: string): Map<string, IpSetModel> {
+  const file = result.bundles?.find((b) => b.host === host)?.artifacts.find((a) => a.path === "ipset.rules");
+  return file ? parseIpsets(file.text) : new Map();
+}
+
+export function parseIpsets(text: string): Map<string, IpSetModel> {
+  const sets = new Map<string, { type: IpSetModel["type"]; family: 4 | 6; members: IpSetModel["members"][number][] }>();
+  text.split("\n").forEach((line, index) => {
+    if (line === "" || line.startsWith("#")) return;
+    const w = line.split(" ");
+    const name = w[1]?.replace(/-n$/, "");
+    if (!name || !w[1]!.endsWith("-n") || name.length > 31) throw new Error(`ipset line ${index + 1}: bad set name ${w[1]}`);
+    if (w[0] === "create") {
+      const m = line.match(/^create \S+ (hash:net|hash:net,port) family (inet|inet6) hashsize \d+ maxelem (\d+)$/);
+      if (!m) throw new Error(`ipset line ${index + 1}: unknown create: ${line}`);
+      sets.set(name, { type: m[1] as IpSetModel["type"], family: m[2] === "inet" ? 4 : 6, members: [] });
+    } else if (w[0] === "flush") {
+      if (!sets.has(name)) throw new Error(`ipset line ${index + 1}: flush before create`);
+    } else if (w[0] === "add") {
+      const set = sets.get(name);
+      if (!set || w.length !== 3) throw new Error(`ipset line ${index + 1}: bad add`);
+      const [address, port] = w[2]!.split(",");
+      const r = parseAddress(address!);
+      if (!r.ok || r.family !== set.family || r.hostBitsSet || r.length === 0) throw new Error(`ipset line ${index + 1}: bad address ${address}`);
+      const prefix: Prefix = { family: r.family, bits: r.bits, length: r.length };
+      if (set.type === "hash:net") {
+        if (port !== undefined) throw new Error(`ipset line ${index + 1}: a port in a hash:net set`);
+        set.members.push({ prefix });
+      } else {
+        const m = port?.match(/^(tcp|udp|sctp):(\d+)(?:-(\d+))?$/);
+        if (!m) throw new Error(`ipset line ${index + 1}: bad port ${port}`);
+        const low = Number(m[2]);
+        const high = m[3] === undefined ? low : Number(m[3]);
+        if (high < low) throw new Error(`ipset line ${index + 1}: bad range ${port}`);
+        set.members.push({ prefix, proto: m[1] as Packet["proto"], ports: [low, high] });
+      }
+    } else throw new Error(`ipset line ${index + 1}: unknown command ${w[0]}`);
+  });
+  return sets;
 }
 
 /** Splits a rule line into words, honouring double quotes and `\"`. */
@@ -71,7 +126,7 @@ function portRange(text: string): [number, number] {
 const PROTOCOLS: Record<string, Packet["proto"]> = { tcp: "tcp", udp: "udp", sctp: "sctp", icmp: "icmp", "ipv6-icmp": "icmpv6" };
 const CT: Record<string, CtState> = { NEW: "new", ESTABLISHED: "established", RELATED: "related", INVALID: "invalid" };
 
-function parseRule(args: string[], family: 4 | 6, lineNo: number): { chain: string; rule: Rule } {
+function parseRule(args: string[], family: 4 | 6, lineNo: number, sets: ReadonlyMap<string, IpSetModel>): { chain: string; rule: Rule } {
   const tests: Test[] = [];
   let target: Rule["target"] | undefined;
   let proto: Packet["proto"] | undefined;
@@ -160,6 +215,26 @@ function parseRule(args: string[], family: 4 | 6, lineNo: number): { chain: stri
             tests.push((pk) => pk.hopLimit === hl);
             break;
           }
+          case "set": {
+            if (next() !== "--match-set") throw new Error(`line ${lineNo}: set needs --match-set`);
+            const name = next();
+            const set = sets.get(name);
+            if (!set) throw new Error(`line ${lineNo}: no ipset ${name}`);
+            if (set.family !== family) throw new Error(`line ${lineNo}: ipset ${name} is of the other family`);
+            const directions = next().split(",");
+            const want = set.type === "hash:net" ? 1 : 2;
+            if (directions.length !== want || directions.some((d) => d !== "src" && d !== "dst")) throw new Error(`line ${lineNo}: ${set.type} needs ${want} directions`);
+            const field = directions[0] === "src" ? "saddr" : "daddr";
+            if (directions[1] === "src") throw new Error(`line ${lineNo}: wgpc matches destination ports only`);
+            tests.push((p) =>
+              set.members.some(
+                (m) =>
+                  containsAddress(m.prefix, family, p[field]) &&
+                  (m.proto === undefined || (p.proto === m.proto && p.dport !== undefined && p.dport >= m.ports![0] && p.dport <= m.ports![1])),
+              ),
+            );
+            break;
+          }
           case "comment": {
             if (next() !== "--comment") throw new Error(`line ${lineNo}: bad comment`);
             const text = next();
@@ -196,7 +271,7 @@ function parseRule(args: string[], family: 4 | 6, lineNo: number): { chain: stri
   return { chain, rule: { tests, target, line: lineNo } };
 }
 
-export function parseIptables(text: string, family: 4 | 6): IptablesRuleset {
+export function parseIptables(text: string, family: 4 | 6, sets: ReadonlyMap<string, IpSetModel> = new Map()): IptablesRuleset {
   const tables = new Map<string, Table>();
   let current: Table | undefined;
   text.split("\n").forEach((raw, index) => {
@@ -216,7 +291,7 @@ export function parseIptables(text: string, family: 4 | 6): IptablesRuleset {
       current.chains.set(m[1]!, []);
       if (m[2] !== "-") current.policies.set(m[1]!, m[2] === "ACCEPT" ? "accept" : "drop");
     } else {
-      const { chain, rule } = parseRule(words(line), family, lineNo);
+      const { chain, rule } = parseRule(words(line), family, lineNo, sets);
       const rules = current.chains.get(chain);
       if (!rules) throw new Error(`line ${lineNo}: chain ${chain} not declared`);
       rules.push(rule);

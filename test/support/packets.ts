@@ -47,6 +47,40 @@ function portCandidates(policy: CheckedPolicy): number[] {
 
 const pick = <T>(random: () => number, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 
+/**
+ * A new connection aimed at one rule: from inside (or at the edge of) one
+ * of its sources, to one of the host's own addresses or one of the rule's
+ * destinations, on one of its ports, in on the interface its source comes
+ * by. Uniform packets rarely hit a given rule; these do, so a rule printed
+ * wrongly changes a verdict.
+ */
+function aimedAt(policy: CheckedPolicy, rule: CheckedPolicy["rules"][number], own: readonly Prefix[], random: () => number): Packet {
+  const family: Family = random() < 0.5 ? 4 : 6;
+  const inFamily = (ps: readonly Prefix[]) => ps.filter((p) => p.family === family);
+  const sources = rule.sources.flatMap((s) => (s.kind === "prefix" && s.prefix.family === family ? [s] : []));
+  const source = sources.length > 0 ? pick(random, sources) : undefined;
+  const anyAddress = family === 4 ? 0xc6336405n : 0x20010db8000000000000000000000005n;
+  const saddr = source ? pick(random, edges(source.prefix)) : anyAddress;
+  const dests = [
+    ...inFamily(own),
+    ...rule.dests.flatMap((d) => (d.kind === "prefix" && d.prefix.family === family ? [d.prefix] : [])),
+    ...rule.dests.flatMap((d) => (d.kind === "machine" ? inFamily([...(policy.machines.get(d.name)?.physical ?? []), ...(policy.machines.get(d.name)?.overlay ?? [])]) : [])),
+  ];
+  const daddr = dests.length > 0 ? pick(random, dests.flatMap((p) => [p.bits, lastAddress(p)])) : anyAddress;
+  const vpnIface = policy.vpn?.iface ?? "wg0";
+  const iif = source?.viaVpn || random() < 0.2 ? vpnIface : "eth0";
+  const oif = random() < 0.5 ? undefined : pick(random, ["eth0", vpnIface]);
+  const forms = rule.services?.[family] ?? [];
+  const l4 = forms.length > 0 ? pick(random, forms) : undefined;
+  const base = { family, saddr, daddr, iif, oif, ct: "new" as const };
+  if (l4?.kind === "ports") {
+    const range = l4.ports ? pick(random, l4.ports) : { low: 1000, high: 1000 };
+    return { ...base, proto: l4.proto, dport: pick(random, [range.low, range.high, range.low - 1, range.high + 1].filter((p) => p >= 1 && p <= 65535)) };
+  }
+  if (l4?.kind === "icmp") return { ...base, proto: l4.proto, icmpType: l4.types ? pick(random, l4.types) : 8, hopLimit: 64 };
+  return { ...base, proto: pick(random, ["tcp", "udp"] as const), dport: pick(random, [22, 80, 1234]) };
+}
+
 export function packetGrid(policy: CheckedPolicy, hostName: string, count = 400, seed = 1): Packet[] {
   const random = seededRandom(seed);
   const host = policy.machines.get(hostName)!;
@@ -79,5 +113,8 @@ export function packetGrid(policy: CheckedPolicy, hostName: string, count = 400,
       out.push({ ...base, proto: kind, dport: pick(random, ports) });
     }
   }
+  // as many again aimed at the policy's rules
+  const own = [...host.physical, ...host.overlay];
+  if (policy.rules.length > 0) for (let i = 0; i < count; i++) out.push(aimedAt(policy, pick(random, policy.rules), own, random));
   return out;
 }

@@ -1,13 +1,58 @@
 // IR → iptables-restore files (one per family), spelled as iptables-save
-// prints them back: `-s -d -i -o -p`, then matches, then `-j`.
-import { formatPrefix, type Family } from "../../net/address.js";
-import type { L4 } from "../../net/services.js";
+// prints them back: `-s -d -i -o -p`, then matches, then `-j`; and the ipset
+// restore file with the sets they use. iptables has no address sets of its
+// own: compacted lookups and long address lists become ipsets, so the
+// kernel does one hash lookup where it would walk one rule per element.
+import { formatPrefix, formatPrefixShort, type Family, type Prefix } from "../../net/address.js";
+import type { L4, PortRange } from "../../net/services.js";
+import { compactRules, type Lookup } from "../../ir/compact.js";
 import type { Chain, FamilyIr, HostIr, IrRule, Verdict } from "../../ir/types.js";
 import type { Artifact, Backend, EmitContext } from "../types.js";
-import { chunkByWeight, portText, quoted, ruleComment } from "../shared/text.js";
+import { chunkByWeight, lookupComment, portText, quoted, ruleComment } from "../shared/text.js";
 
 // multiport takes at most 15 ports, a range counting as two
 const MULTIPORT_SLOTS = 15;
+// an address list longer than this goes to an ipset instead of one line per address
+export const IPSET_MIN_ADDRESSES = 8;
+// hash:net,port stores every port of a range: wider ranges stay on their own lines
+const IPSET_MAX_PORTS_PER_ELEMENT = 64;
+
+export interface IpSet {
+  readonly name: string;
+  readonly type: "hash:net" | "hash:net,port";
+  readonly family: Family;
+  readonly members: readonly string[];
+}
+
+const SHORT_HOOK: Record<Chain["hook"], string> = { input: "in", forward: "fwd", output: "out", postrouting: "post" };
+
+/**
+ * The sets of one chain and family. A name says its type (n: hash:net, p:
+ * hash:net,port) so that a set of one name can always be swapped for its
+ * successor, which must have the same type.
+ */
+class SetPlan {
+  readonly sets: IpSet[] = [];
+  constructor(
+    private readonly hook: Chain["hook"],
+    private readonly family: Family,
+  ) {}
+  add(type: IpSet["type"], members: readonly string[]): string {
+    const name = `wgpc-${SHORT_HOOK[this.hook]}${this.family}-${type === "hash:net" ? "n" : "p"}${this.sets.length + 1}`;
+    this.sets.push({ name, type, family: this.family, members });
+    return name;
+  }
+}
+
+/** hash:net takes prefix lengths from 1: the whole space is its two halves. */
+function ipsetPrefixes(p: Prefix): Prefix[] {
+  if (p.length > 0) return [p];
+  const width = p.family === 4 ? 32 : 128;
+  return [
+    { family: p.family, bits: 0n, length: 1 },
+    { family: p.family, bits: 1n << BigInt(width - 1), length: 1 },
+  ];
+}
 
 const BUILTIN_CHAIN: Record<Chain["hook"], string> = {
   input: "INPUT",
@@ -48,18 +93,33 @@ function l4Alternatives(l4: L4 | undefined): string[] {
 
 const CT_ORDER = ["invalid", "new", "related", "established"] as const;
 
-function ruleLines(chain: string, rule: IrRule, family: Family): string[] {
+/**
+ * The lines of one rule. `setMatch` is a set lookup that stands for part of
+ * the match; an address list longer than IPSET_MIN_ADDRESSES becomes a set
+ * of its own when a plan is given.
+ */
+function ruleLines(chain: string, rule: IrRule, family: Family, plan?: SetPlan, setMatch?: string, comment = ruleComment(rule)): string[] {
   const m = rule.match;
-  const sources = m.saddr ? m.saddr.map((p) => `-s ${formatPrefix(p)}`) : [""];
-  const dests = m.daddr ? m.daddr.map((p) => `-d ${formatPrefix(p)}`) : [""];
+  const setMatches = setMatch ? [setMatch] : [];
+  const addressLines = (prefixes: readonly Prefix[] | undefined, flag: "-s" | "-d", direction: "src" | "dst"): string[] => {
+    if (!prefixes) return [""];
+    if (plan && prefixes.length > IPSET_MIN_ADDRESSES) {
+      setMatches.push(`-m set --match-set ${plan.add("hash:net", prefixes.flatMap(ipsetPrefixes).map(formatPrefixShort))} ${direction}`);
+      return [""];
+    }
+    return prefixes.map((p) => `${flag} ${formatPrefix(p)}`);
+  };
+  const sources = addressLines(m.saddr, "-s", "src");
+  const dests = addressLines(m.daddr, "-d", "dst");
   const ifaces = [
     m.iif ? `${m.iif.negate ? "! " : ""}-i ${m.iif.name}` : "",
     m.oif ? `${m.oif.negate ? "! " : ""}-o ${m.oif.name}` : "",
   ];
   const after = [
+    ...setMatches,
     m.ctState ? `-m conntrack --ctstate ${CT_ORDER.filter((s) => m.ctState!.includes(s)).map((s) => s.toUpperCase()).join(",")}` : "",
     m.hopLimit !== undefined ? `-m hl --hl-eq ${m.hopLimit}` : "",
-    `-m comment --comment ${quoted(ruleComment(rule))}`,
+    `-m comment --comment ${quoted(comment)}`,
     verdictText(rule.verdict, family),
   ];
   const lines: string[] = [];
@@ -74,6 +134,39 @@ function ruleLines(chain: string, rule: IrRule, family: Family): string[] {
   return lines;
 }
 
+/**
+ * A compacted lookup: its elements in one ipset and one line that looks it
+ * up; elements with a port range too wide for hash:net,port keep lines of
+ * their own (same verdict, so their place among the lookup's does not matter).
+ */
+function lookupLines(chain: string, lookup: Lookup, plan: SetPlan): string[] {
+  const inSet = lookup.elements.filter((e) => !e.ports || e.ports.high - e.ports.low < IPSET_MAX_PORTS_PER_ELEMENT);
+  const alone = lookup.elements.filter((e) => !inSet.includes(e));
+  const comment = lookupComment(lookup.rules);
+  const common: IrRule = { match: lookup.common, verdict: lookup.verdict, origin: lookup.rules[0]!.origin };
+  const direction = lookup.address === "saddr" ? "src" : "dst";
+  const lines: string[] = [];
+  if (inSet.length > 0) {
+    const members = inSet.flatMap((e) =>
+      ipsetPrefixes(e.address).map((a) => (e.ports ? `${formatPrefixShort(a)},${lookup.portProto}:${portText(e.ports, "-")}` : formatPrefixShort(a))),
+    );
+    const name = plan.add(lookup.portProto ? "hash:net,port" : "hash:net", members);
+    lines.push(...ruleLines(chain, common, lookup.family, plan, `-m set --match-set ${name} ${direction}${lookup.portProto ? ",dst" : ""}`, comment));
+  }
+  // the rest by address, their ranges in multiport chunks
+  const byAddress = new Map<string, { address: Prefix; ports: PortRange[] }>();
+  for (const e of alone) {
+    const key = formatPrefix(e.address);
+    byAddress.set(key, { address: e.address, ports: [...(byAddress.get(key)?.ports ?? []), e.ports!] });
+  }
+  for (const { address, ports } of byAddress.values()) {
+    // iptables-save prints no address for the whole space
+    const match = { ...lookup.common, [lookup.address]: address.length === 0 ? undefined : [address], l4: { kind: "ports" as const, proto: lookup.portProto!, ports } };
+    lines.push(...ruleLines(chain, { ...common, match }, lookup.family, plan, undefined, comment));
+  }
+  return lines;
+}
+
 interface TableParts {
   /** rules of the built-in chains, in the table's chain order */
   builtinRules: string[];
@@ -81,21 +174,28 @@ interface TableParts {
   own: Map<string, string[]>;
 }
 
-function addChain(parts: TableParts, chain: Chain, family: Family): void {
+function addChain(parts: TableParts, chain: Chain, family: Family, plan: SetPlan): void {
   const builtin = BUILTIN_CHAIN[chain.hook];
   for (const section of chain.sections) {
     if (section.rules.length === 0) continue;
     const name = `wgpc-${chain.hook}-${section.name}`;
     parts.builtinRules.push(`-A ${builtin} -j ${name}`);
-    parts.own.set(name, section.rules.flatMap((rule) => ruleLines(name, rule, family)));
+    parts.own.set(
+      name,
+      compactRules(section.rules, family).flatMap((item) => (item.kind === "rule" ? ruleLines(name, item.rule, family, plan) : lookupLines(name, item, plan))),
+    );
   }
   for (const rule of chain.tail) parts.builtinRules.push(...ruleLines(builtin, rule, family));
 }
 
 /** A table in iptables-save's order: own chains sorted by name, after the built-in chains' rules. */
-function tableText(name: string, builtins: readonly string[], chains: readonly Chain[], family: Family): string {
+function tableText(name: string, builtins: readonly string[], chains: readonly Chain[], family: Family, sets: IpSet[]): string {
   const parts: TableParts = { builtinRules: [], own: new Map() };
-  for (const chain of chains) addChain(parts, chain, family);
+  for (const chain of chains) {
+    const plan = new SetPlan(chain.hook, family);
+    addChain(parts, chain, family, plan);
+    sets.push(...plan.sets);
+  }
   const ownNames = [...parts.own.keys()].sort();
   return [
     `*${name}`,
@@ -109,25 +209,54 @@ function tableText(name: string, builtins: readonly string[], chains: readonly C
 
 const header = (chain: Chain) => `:${BUILTIN_CHAIN[chain.hook]} ${chain.policy.toUpperCase()} [0:0]`;
 
-export function restoreFile(host: HostIr, family: Family, context: EmitContext): string {
+/** The restore file of one family, and the ipsets its rules use. */
+export function restoreFileAndSets(host: HostIr, family: Family, context: EmitContext): { text: string; sets: IpSet[] } {
   const ir: FamilyIr = host.families[family];
+  const sets: IpSet[] = [];
   const filter = [ir.filter.input, ir.filter.forward, ir.filter.output];
   // The nat table is always written, empty when nothing is masqueraded, so
   // that restoring replaces a masquerade an older bundle installed.
   const natHeaders = [":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", header(ir.postrouting)];
   const tables = [
-    tableText("filter", filter.map(header), filter, family),
-    tableText("nat", natHeaders, [ir.postrouting], family),
+    tableText("filter", filter.map(header), filter, family, sets),
+    tableText("nat", natHeaders, [ir.postrouting], family, sets),
   ];
   const tool = family === 4 ? "iptables-restore" : "ip6tables-restore";
-  return `# ${tool} input for ${host.name}, generated by wgpc ${context.version}\n${tables.join("\n")}\n`;
+  return { text: `# ${tool} input for ${host.name}, generated by wgpc ${context.version}\n${tables.join("\n")}\n`, sets };
+}
+
+export const restoreFile = (host: HostIr, family: Family, context: EmitContext): string => restoreFileAndSets(host, family, context).text;
+
+/**
+ * `ipset restore` input: every set under its name with IPSET_SUFFIX, which
+ * apply.sh swaps in for the set in use (or renames), so that rules never
+ * see a set missing or half filled.
+ */
+export const IPSET_SUFFIX = "-n";
+
+export function ipsetFile(host: HostIr, sets: readonly IpSet[], context: EmitContext): string {
+  const lines = [`# ipset restore input for ${host.name}, generated by wgpc ${context.version}`];
+  for (const set of sets) {
+    const temporary = `${set.name}${IPSET_SUFFIX}`;
+    const maxelem = Math.max(65536, 2 ** Math.ceil(Math.log2(set.members.length * 2)));
+    lines.push(`create ${temporary} ${set.type} family ${set.family === 4 ? "inet" : "inet6"} hashsize 1024 maxelem ${maxelem}`);
+    lines.push(`flush ${temporary}`);
+    for (const member of set.members) lines.push(`add ${temporary} ${member}`);
+  }
+  return `${lines.join("\n")}\n`;
 }
 
 export const iptablesBackend: Backend = {
   name: "iptables",
   description: "iptables-restore and ip6tables-restore files (filter and nat tables)",
-  emit: (host, context): Artifact[] => [
-    { path: "iptables.rules", text: restoreFile(host, 4, context) },
-    { path: "ip6tables.rules", text: restoreFile(host, 6, context) },
-  ],
+  emit: (host, context): Artifact[] => {
+    const v4 = restoreFileAndSets(host, 4, context);
+    const v6 = restoreFileAndSets(host, 6, context);
+    const sets = [...v4.sets, ...v6.sets];
+    return [
+      { path: "iptables.rules", text: v4.text },
+      { path: "ip6tables.rules", text: v6.text },
+      ...(sets.length > 0 ? [{ path: "ipset.rules", text: ipsetFile(host, sets, context) }] : []),
+    ];
+  },
 };
