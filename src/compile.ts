@@ -27,7 +27,11 @@ export interface CompileResult {
   readonly hosts?: readonly HostIr[];
   /** absent when there is any error */
   readonly bundles?: readonly HostBundle[];
+  /** milliseconds per stage, for the benchmark (stages not reached are absent) */
+  readonly timings: Partial<Record<Stage, number>>;
 }
+
+export type Stage = "parse" | "check" | "lower" | "analyse" | "emit";
 
 export interface CompileOptions {
   readonly targets: readonly Backend[];
@@ -35,6 +39,8 @@ export interface CompileOptions {
   readonly leafQdisc?: string;
   /** only these machines (all when absent) */
   readonly hosts?: readonly string[];
+  /** false: the naive one-rule-per-line output (see EmitContext) */
+  readonly compact?: boolean;
 }
 
 /** Warns about rules that end up on no machine at all. */
@@ -46,30 +52,50 @@ function unenforcedRules(policy: CheckedPolicy, hosts: readonly HostIr[]): Diagn
 }
 
 export function compile(paths: readonly string[], reader: FileReader, stdlibDir: string, options: CompileOptions): CompileResult {
-  const loaded = loadPolicy(paths, reader, stdlibDir);
+  const timings: Partial<Record<Stage, number>> = {};
+  const timed = <T>(stage: Stage, run: () => T): T => {
+    const started = performance.now();
+    try {
+      return run();
+    } finally {
+      timings[stage] = (timings[stage] ?? 0) + performance.now() - started;
+    }
+  };
+  const loaded = timed("parse", () => loadPolicy(paths, reader, stdlibDir));
   const { sources } = loaded;
-  if (hasErrors(loaded.diagnostics)) return { sources, diagnostics: loaded.diagnostics };
-  const checked = checkPolicy(loaded.files, sources);
+  if (hasErrors(loaded.diagnostics)) return { sources, diagnostics: loaded.diagnostics, timings };
+  const checked = timed("check", () => checkPolicy(loaded.files, sources));
   const diagnostics = [...loaded.diagnostics, ...checked.diagnostics];
-  if (hasErrors(diagnostics) || !checked.policy) return { sources, diagnostics };
+  if (hasErrors(diagnostics) || !checked.policy) return { sources, diagnostics, timings };
   const policy = checked.policy;
   for (const name of options.hosts ?? []) {
     if (!policy.machines.has(name)) diagnostics.push(diagnostic("unknown-host-selected", { name }));
   }
-  if (hasErrors(diagnostics)) return { sources, diagnostics };
+  if (hasErrors(diagnostics)) return { sources, diagnostics, timings };
   // every host is lowered (expectations look at the whole path); only the selected are emitted
-  const hosts = [...policy.machines.keys()].sort().map((name) => {
-    const shaping = lowerShaping(policy, name, { leafQdisc: options.leafQdisc ?? "fq_codel" });
-    const early = lowerEarly(policy, name);
-    diagnostics.push(...shaping.diagnostics, ...early.diagnostics);
-    return lowerHost(policy, name, shaping.devices, early.programs);
-  });
-  if (hasErrors(diagnostics)) return { sources, diagnostics, policy };
-  diagnostics.push(...unenforcedRules(policy, hosts), ...analyse(policy, hosts, { inPolicy: (file) => paths.includes(sources.get(file).path) }), ...evaluateExpectations(policy, hosts));
-  if (hasErrors(diagnostics)) return { sources, diagnostics, policy, hosts };
-  const selected = options.hosts ? hosts.filter((h) => options.hosts!.includes(h.name)) : hosts;
-  const bundles = selected.map((host) =>
-    withApplyScript({ host: host.name, artifacts: options.targets.flatMap((b) => b.emit(host, { version: VERSION })) }, policy.vpn?.hub === host.name),
+  const hosts = timed("lower", () =>
+    [...policy.machines.keys()].sort().map((name) => {
+      const shaping = lowerShaping(policy, name, { leafQdisc: options.leafQdisc ?? "fq_codel" });
+      const early = lowerEarly(policy, name);
+      diagnostics.push(...shaping.diagnostics, ...early.diagnostics);
+      return lowerHost(policy, name, shaping.devices, early.programs);
+    }),
   );
-  return { sources, diagnostics, policy, hosts, bundles };
+  if (hasErrors(diagnostics)) return { sources, diagnostics, policy, timings };
+  timed("analyse", () =>
+    diagnostics.push(
+      ...unenforcedRules(policy, hosts),
+      ...analyse(policy, hosts, { inPolicy: (file) => paths.includes(sources.get(file).path) }),
+      ...evaluateExpectations(policy, hosts),
+    ),
+  );
+  if (hasErrors(diagnostics)) return { sources, diagnostics, policy, hosts, timings };
+  const selected = options.hosts ? hosts.filter((h) => options.hosts!.includes(h.name)) : hosts;
+  const context = { version: VERSION, compact: options.compact };
+  const bundles = timed("emit", () =>
+    selected.map((host) =>
+      withApplyScript({ host: host.name, artifacts: options.targets.flatMap((b) => b.emit(host, context)) }, policy.vpn?.hub === host.name),
+    ),
+  );
+  return { sources, diagnostics, policy, hosts, bundles, timings };
 }

@@ -14,7 +14,7 @@ import type { CheckedPolicy, CheckedRule } from "../check/model.js";
 import { diagnostic, type Diagnostic, type RelatedNote } from "../diagnostics/diagnostic.js";
 import type { Packet } from "../ir/evaluate.js";
 import type { Chain, FilterHook, HostIr, IrRule } from "../ir/types.js";
-import { boxIntersect, ChainSpace, isEmptyBox, OTHER_INTERFACE, regionIntersect, regionSubtract, TooComplex, union, type Box, type Region } from "./space.js";
+import { boxesMeet, boxIntersect, ChainSpace, isEmptyBox, regionCovered, OTHER_INTERFACE, regionIntersect, regionSubtract, TooComplex, union, type Box, type Region } from "./space.js";
 
 /** Chains longer than this are not analysed (the pairwise work grows with the square). */
 export const MAX_ANALYSED_RULES = 1500;
@@ -28,6 +28,8 @@ interface View {
   readonly rules: readonly { readonly rule: IrRule; readonly box: Box }[];
   readonly repeats: readonly { readonly rule: IrRule; readonly box: Box }[];
   readonly tail: readonly { readonly rule: IrRule; readonly box: Box }[];
+  /** printed rules and repeats by policy seq */
+  readonly bySeq: ReadonlyMap<number, readonly { readonly rule: IrRule; readonly box: Box }[]>;
 }
 
 type Finding =
@@ -44,15 +46,11 @@ function view(host: HostIr, own: readonly Prefix[], family: Family, hook: Filter
   const preferred = own.filter((p) => p.family === family).map((p) => p.bits);
   const space = new ChainSpace(family, hook, [...printed, ...chain.tail], preferred);
   const withBox = (rule: IrRule) => ({ rule, box: space.box(rule.match) });
-  return {
-    host: host.name,
-    family,
-    hook,
-    space,
-    rules: printed.map(withBox),
-    repeats: chain.sections.flatMap((s) => s.repeats ?? []).map(withBox),
-    tail: chain.tail.map(withBox),
-  };
+  const rules = printed.map(withBox);
+  const repeats = chain.sections.flatMap((s) => s.repeats ?? []).map(withBox);
+  const bySeq = new Map<number, { rule: IrRule; box: Box }[]>();
+  for (const r of [...rules, ...repeats]) bySeq.set(r.rule.origin.seq, [...(bySeq.get(r.rule.origin.seq) ?? []), r]);
+  return { host: host.name, family, hook, space, rules, repeats, tail: chain.tail.map(withBox), bySeq };
 }
 
 /** Packets of `region` left over after the given rules, in order. */
@@ -66,11 +64,11 @@ function remainder(region: Region, rules: readonly { readonly box: Box }[]): Box
 }
 
 function analyseRule(v: View, seq: number): Finding | undefined {
-  const mine = [...v.rules, ...v.repeats].filter((r) => r.rule.origin.seq === seq);
-  if (mine.length === 0) return undefined;
+  const mine = v.bySeq.get(seq);
+  if (!mine) return undefined;
   const region = union(mine.map((r) => r.box).filter((b) => !isEmptyBox(b)));
   if (region.length === 0) return undefined;
-  const earlier = v.rules.filter((r) => r.rule.origin.seq < seq && region.some((b) => boxIntersect(b, r.box)));
+  const earlier = v.rules.filter((r) => r.rule.origin.seq < seq && region.some((b) => boxesMeet(b, r.box)));
   const effective = remainder(region, earlier);
   if (effective.length === 0) return { kind: "shadowed", view: v, covers: cover(v, region, earlier) };
 
@@ -100,7 +98,7 @@ function analyseRule(v: View, seq: number): Finding | undefined {
     const first = rules[0]!.rule;
     if (admits(first) === admits(mine[0]!.rule)) continue;
     const theirs = union(rules.map((r) => r.box));
-    if (remainder(theirs, mine).length === 0) continue; // an exception carved out of this rule
+    if (regionCovered(theirs, mine.map((m) => m.box))) continue; // an exception carved out of this rule
     const before = v.rules.filter((r) => r.rule.origin.seq < first.origin.seq);
     const decided = remainder(theirs.flatMap((b) => regionIntersect(region, b)), before);
     const overlap = mine.flatMap((m) => rules.flatMap((r) => boxIntersect(m.box, r.box) ?? []))[0];

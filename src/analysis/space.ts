@@ -4,9 +4,20 @@
 // and a rule's match is the product of its sets. Union, difference and
 // emptiness of such boxes are exact, so "does any packet get past these
 // rules" has a yes-or-no answer with a packet to show, not a sample.
-import { familyWidth, formatBits, prefixesToRanges, rangeAsPrefix, type Family } from "../net/address.js";
+import { familyWidth, formatBits, prefixesToRanges, rangeAsPrefix, type Family, type Prefix } from "../net/address.js";
 import type { Packet, PacketProto } from "../ir/evaluate.js";
 import type { Chain, CtState, FilterHook, IfaceMatch, IrRule, Match } from "../ir/types.js";
+
+/** A prefix list's intervals, once per list (lists are shared among machines). */
+const intervalsOf = new WeakMap<readonly Prefix[], Intervals>();
+function addressIntervals(prefixes: readonly Prefix[]): Intervals {
+  let known = intervalsOf.get(prefixes);
+  if (!known) {
+    known = normalise(prefixesToRanges(prefixes).map((r) => [r.low, r.high] as const));
+    intervalsOf.set(prefixes, known);
+  }
+  return known;
+}
 
 /** Sorted, disjoint, non-adjacent inclusive intervals. */
 export type Intervals = readonly (readonly [bigint, bigint])[];
@@ -33,26 +44,46 @@ function normalise(list: (readonly [bigint, bigint])[]): Intervals {
   return out;
 }
 
+/** The index of the first interval of `list` that ends at or after `value`. */
+function firstEndingFrom(list: Intervals, value: bigint): number {
+  let low = 0;
+  let high = list.length;
+  while (low < high) {
+    const mid = (low + high) >> 1;
+    if (list[mid]![1] < value) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
+// Both operations walk the shorter list and find their place in the longer
+// one by binary search: a blocklist of 100,000 intervals met by a rule's
+// handful costs a few lookups, not a pass over the blocklist.
+/** Whether one interval of `b` spans all of `a`: the common case of a dimension a rule leaves open. */
+const spans = (b: Intervals, a: Intervals) => a.length === 0 || (b.length === 1 && b[0]![0] <= a[0]![0] && b[0]![1] >= a[a.length - 1]![1]);
+
 export function intersect(a: Intervals, b: Intervals): Intervals {
+  if (spans(b, a)) return a;
+  if (spans(a, b)) return b;
+  const [short, long] = a.length <= b.length ? [a, b] : [b, a];
   const out: [bigint, bigint][] = [];
-  let i = 0;
-  let j = 0;
-  while (i < a.length && j < b.length) {
-    const lo = a[i]![0] > b[j]![0] ? a[i]![0] : b[j]![0];
-    const hi = a[i]![1] < b[j]![1] ? a[i]![1] : b[j]![1];
-    if (lo <= hi) out.push([lo, hi]);
-    if (a[i]![1] < b[j]![1]) i++;
-    else j++;
+  for (const [lo, hi] of short) {
+    for (let k = firstEndingFrom(long, lo); k < long.length && long[k]![0] <= hi; k++) {
+      const l = long[k]![0] > lo ? long[k]![0] : lo;
+      const h = long[k]![1] < hi ? long[k]![1] : hi;
+      out.push([l, h]);
+    }
   }
   return out;
 }
 
 export function subtract(a: Intervals, b: Intervals): Intervals {
+  if (spans(b, a)) return [];
   const out: [bigint, bigint][] = [];
   for (const [lo0, hi] of a) {
     let lo = lo0;
-    for (const [blo, bhi] of b) {
-      if (bhi < lo || blo > hi) continue;
+    for (let k = firstEndingFrom(b, lo); k < b.length && b[k]![0] <= hi; k++) {
+      const [blo, bhi] = b[k]!;
       if (blo > lo) out.push([lo, blo - 1n]);
       lo = bhi + 1n;
       if (lo > hi) break;
@@ -63,6 +94,25 @@ export function subtract(a: Intervals, b: Intervals): Intervals {
 }
 
 const isSubset = (a: Intervals, b: Intervals) => subtract(a, b).length === 0;
+
+/** Whether the two lists share a value, without building their intersection. */
+function intervalsMeet(a: Intervals, b: Intervals): boolean {
+  const [short, long] = a.length <= b.length ? [a, b] : [b, a];
+  for (const [lo, hi] of short) {
+    const k = firstEndingFrom(long, lo);
+    if (k < long.length && long[k]![0] <= hi) return true;
+  }
+  return false;
+}
+
+/** a ⊆ b for a normalised b (touching intervals joined): each of a's intervals lies in one of b's. */
+function withinNormalised(a: Intervals, b: Intervals): boolean {
+  for (const [lo, hi] of a) {
+    const k = firstEndingFrom(b, lo);
+    if (k === b.length || b[k]![0] > lo || b[k]![1] < hi) return false;
+  }
+  return true;
+}
 
 /**
  * The integer coding of one chain's dimensions. Interfaces are numbered by
@@ -126,8 +176,7 @@ export class ChainSpace {
   }
 
   private rawBox(m: Match): Box {
-    const addresses = (prefixes: Match["saddr"], all: Intervals): Intervals =>
-      prefixes ? normalise(prefixesToRanges(prefixes).map((r) => [r.low, r.high] as const)) : all;
+    const addresses = (prefixes: Match["saddr"], all: Intervals): Intervals => (prefixes ? addressIntervals(prefixes) : all);
     const proto = m.l4 ? BigInt(PROTOCOLS.indexOf(m.l4.proto)) : undefined;
     let key = this.full.key;
     if (m.l4?.kind === "ports" && m.l4.ports) key = normalise(m.l4.ports.map((r) => [BigInt(r.low), BigInt(r.high)] as const));
@@ -212,6 +261,26 @@ export function boxIntersect(a: Box, b: Box): Box | undefined {
     out[d] = x;
   }
   return out as Box;
+}
+
+/** Whether two boxes share a packet, without building the shared box. */
+export const boxesMeet = (a: Box, b: Box): boolean => DIMENSIONS.every((d) => intervalsMeet(a[d], b[d]));
+
+/**
+ * Whether the boxes of `by` cover all of `region`. The common answers come
+ * cheaply (each box inside one covering box; or a box sticking out of all of
+ * them in one dimension); only the rest needs the exact difference.
+ */
+export function regionCovered(region: Region, by: Region): boolean {
+  if (region.every((t) => by.some((m) => DIMENSIONS.every((d) => withinNormalised(t[d], normalise([...m[d]])))))) return true;
+  const hull = Object.fromEntries(DIMENSIONS.map((d) => [d, normalise(by.flatMap((m) => m[d]))])) as Record<Dimension, Intervals>;
+  if (region.some((t) => DIMENSIONS.some((d) => !withinNormalised(t[d], hull[d])))) return false;
+  let rest: Box[] = [...region];
+  for (const m of by) {
+    rest = regionSubtract(rest, m);
+    if (rest.length === 0) return true;
+  }
+  return false;
 }
 
 /** a minus b as disjoint boxes. */

@@ -12,6 +12,11 @@ export interface Artifact {
 export interface EmitContext {
   /** the compiler's version, for the header line */
   readonly version: string;
+  /**
+   * false: one rule per IR rule, no set lookups or ipsets (the naive form,
+   * for the benchmark's comparison); compacted otherwise
+   */
+  readonly compact?: boolean;
 }
 
 export interface Backend {

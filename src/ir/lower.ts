@@ -72,6 +72,18 @@ function withServices(rule: CheckedRule, family: Family, matches: readonly Match
 
 const ofFamily = (prefixes: readonly Prefix[], family: Family) => prefixes.filter((p) => p.family === family);
 
+// Every machine a rule reaches gets the same source list: it is normalised
+// once per rule and shared, so a long blocklist is sorted once, not once per
+// machine, and later stages can cache what they derive from it.
+const sharedLists = new WeakMap<CheckedRule, Map<string, Prefix[]>>();
+function sharedList(rule: CheckedRule, key: string, make: () => Prefix[]): Prefix[] {
+  let lists = sharedLists.get(rule);
+  if (!lists) sharedLists.set(rule, (lists = new Map()));
+  let list = lists.get(key);
+  if (!list) lists.set(key, (list = make()));
+  return list;
+}
+
 class HostLowering {
   private readonly hub?: Machine;
   private readonly vpnIface?: string;
@@ -132,8 +144,8 @@ class HostLowering {
       }
     }
     if (fromAnywhere) return withServices(rule, family, [{ daddr }]);
-    if (plain.length > 0) matches.push({ saddr: normalisePrefixes(plain), daddr });
-    if (overlay.length > 0) matches.push({ iif: this.vpnIn(), saddr: normalisePrefixes(overlay), daddr });
+    if (plain.length > 0) matches.push({ saddr: sharedList(rule, `${family} plain`, () => normalisePrefixes(plain)), daddr });
+    if (overlay.length > 0) matches.push({ iif: this.vpnIn(), saddr: sharedList(rule, `${family} overlay`, () => normalisePrefixes(overlay)), daddr });
     const rewrite = this.masqueradedSource(rule, family, daddr);
     if (masqueraded && rewrite) matches.push(rewrite);
     return withServices(rule, family, matches);

@@ -3,7 +3,14 @@
 import { formatPrefix, normalisePrefixes, type Prefix } from "../net/address.js";
 import type { IrRule, Match } from "./types.js";
 
-const prefixesKey = (ps: readonly Prefix[] | undefined) => (ps ? ps.map(formatPrefix).join(",") : "*");
+// lists are shared among machines (see lower.ts): each is spelled once
+const keys = new WeakMap<readonly Prefix[], string>();
+function prefixesKey(ps: readonly Prefix[] | undefined): string {
+  if (!ps) return "*";
+  let key = keys.get(ps);
+  if (key === undefined) keys.set(ps, (key = ps.map(formatPrefix).join(",")));
+  return key;
+}
 
 /** A stable text key for a match: equal keys mean equal matches. */
 export function matchKey(m: Match, without?: "saddr" | "daddr"): string {

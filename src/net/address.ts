@@ -202,8 +202,14 @@ export interface AddressRange {
   readonly high: bigint;
 }
 
-/** Sorted prefixes (see normalisePrefixes) as ranges, touching ones joined. */
-export function prefixesToRanges(prefixes: readonly Prefix[]): AddressRange[] {
+// The IR shares one normalised list among the machines a rule is on (a
+// blocklist reaches every machine): its ranges are worked out once.
+const rangesOf = new WeakMap<readonly Prefix[], readonly AddressRange[]>();
+
+/** Sorted prefixes (see normalisePrefixes) as ranges, touching ones joined. Shared: never change the result. */
+export function prefixesToRanges(prefixes: readonly Prefix[]): readonly AddressRange[] {
+  const known = rangesOf.get(prefixes);
+  if (known) return known;
   const out: AddressRange[] = [];
   for (const p of [...prefixes].sort(comparePrefixes)) {
     const low = p.bits;
@@ -213,6 +219,7 @@ export function prefixesToRanges(prefixes: readonly Prefix[]): AddressRange[] {
       out[out.length - 1] = { ...last, high: high > last.high ? high : last.high };
     } else out.push({ family: p.family, low, high });
   }
+  rangesOf.set(prefixes, out);
   return out;
 }
 
