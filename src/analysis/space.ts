@@ -264,7 +264,9 @@ export function boxIntersect(a: Box, b: Box): Box | undefined {
 }
 
 /** Whether two boxes share a packet, without building the shared box. */
-export const boxesMeet = (a: Box, b: Box): boolean => DIMENSIONS.every((d) => intervalsMeet(a[d], b[d]));
+export const boxesMeet = (a: Box, b: Box): boolean => MEET_ORDER.every((d) => intervalsMeet(a[d], b[d]));
+// the dimensions that tell rules apart most often first: most pairs part there
+const MEET_ORDER: readonly Dimension[] = ["saddr", "key", "daddr", "proto", "iif", "oif", "ct", "hop"];
 
 /**
  * Whether the boxes of `by` cover all of `region`. The common answers come

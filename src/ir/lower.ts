@@ -72,16 +72,33 @@ function withServices(rule: CheckedRule, family: Family, matches: readonly Match
 
 const ofFamily = (prefixes: readonly Prefix[], family: Family) => prefixes.filter((p) => p.family === family);
 
-// Every machine a rule reaches gets the same source list: it is normalised
-// once per rule and shared, so a long blocklist is sorted once, not once per
-// machine, and later stages can cache what they derive from it.
-const sharedLists = new WeakMap<CheckedRule, Map<string, Prefix[]>>();
-function sharedList(rule: CheckedRule, key: string, make: () => Prefix[]): Prefix[] {
-  let lists = sharedLists.get(rule);
-  if (!lists) sharedLists.set(rule, (lists = new Map()));
-  let list = lists.get(key);
-  if (!list) lists.set(key, (list = make()));
-  return list;
+interface SourcesByKind {
+  readonly fromAnywhere: boolean;
+  /** normalised; shared by every machine */
+  readonly plain: readonly Prefix[];
+  /** VPN members' overlay addresses, normalised; shared by every machine */
+  readonly overlay: readonly Prefix[];
+}
+
+// Every machine a rule reaches sees the same sources: they are sorted out
+// once per rule and family and the lists shared, so a long blocklist is
+// normalised once, not once per machine, and later stages can cache what
+// they derive from a list.
+const sourcesOf = new WeakMap<CheckedRule, Partial<Record<Family, SourcesByKind>>>();
+function sourcesByKind(rule: CheckedRule, family: Family): SourcesByKind {
+  const known = sourcesOf.get(rule) ?? {};
+  sourcesOf.set(rule, known);
+  const cached = known[family];
+  if (cached) return cached;
+  const plain: Prefix[] = [];
+  const overlay: Prefix[] = [];
+  let fromAnywhere = false;
+  for (const s of rule.sources) {
+    if (s.kind === "any") fromAnywhere = true;
+    else if (s.prefix.family !== family) continue;
+    else (s.viaVpn ? overlay : plain).push(s.prefix);
+  }
+  return (known[family] = { fromAnywhere, plain: normalisePrefixes(plain), overlay: normalisePrefixes(overlay) });
 }
 
 class HostLowering {
@@ -130,22 +147,11 @@ class HostLowering {
     if (!here) return [];
     const daddr = here === "all" ? undefined : normalisePrefixes(here);
     const matches: Match[] = [];
-    const plain: Prefix[] = [];
-    const overlay: Prefix[] = [];
-    let fromAnywhere = false;
-    let masqueraded = false;
-    for (const s of rule.sources) {
-      if (s.kind === "any") fromAnywhere = true;
-      else if (s.prefix.family !== family) continue;
-      else if (!s.viaVpn) plain.push(s.prefix);
-      else {
-        if (this.machine.overlay.length > 0) overlay.push(s.prefix);
-        masqueraded = true;
-      }
-    }
-    if (fromAnywhere) return withServices(rule, family, [{ daddr }]);
-    if (plain.length > 0) matches.push({ saddr: sharedList(rule, `${family} plain`, () => normalisePrefixes(plain)), daddr });
-    if (overlay.length > 0) matches.push({ iif: this.vpnIn(), saddr: sharedList(rule, `${family} overlay`, () => normalisePrefixes(overlay)), daddr });
+    const sources = sourcesByKind(rule, family);
+    if (sources.fromAnywhere) return withServices(rule, family, [{ daddr }]);
+    if (sources.plain.length > 0) matches.push({ saddr: sources.plain, daddr });
+    if (sources.overlay.length > 0 && this.machine.overlay.length > 0) matches.push({ iif: this.vpnIn(), saddr: sources.overlay, daddr });
+    const masqueraded = sources.overlay.length > 0;
     const rewrite = this.masqueradedSource(rule, family, daddr);
     if (masqueraded && rewrite) matches.push(rewrite);
     return withServices(rule, family, matches);

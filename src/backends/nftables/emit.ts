@@ -16,8 +16,13 @@ const HOOK_TYPE: Record<Chain["hook"], string> = {
   postrouting: "type nat hook postrouting priority srcnat",
 };
 
+const setTexts = new WeakMap<readonly string[], string>();
 function setOrSingle(items: readonly string[]): string {
-  return items.length === 1 ? items[0]! : `{ ${items.join(", ")} }`;
+  if (items.length === 1) return items[0]!;
+  // lists shared among machines (a blocklist's spelling) are joined once
+  let text = setTexts.get(items);
+  if (text === undefined) setTexts.set(items, (text = `{ ${items.join(", ")} }`));
+  return text;
 }
 
 /**
