@@ -12,7 +12,8 @@ import { compile } from "../dist/src/compile.js";
 import { backends } from "../dist/src/backends/registry.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const SIZES = [10, 1000, 100000];
+// WGPC_BENCH_SIZES and WGPC_BENCH_JSON let bench/run.mjs pick the sizes and where the JSON goes
+const SIZES = (process.env.WGPC_BENCH_SIZES ?? "10,1000,100000").split(",").map(Number);
 const ROUNDS = 5;
 const REPEAT = 200000;
 
@@ -101,4 +102,4 @@ console.log("|---:|---:|---:|---:|---:|---:|");
 for (const r of results) {
   console.log(`| ${r.prefixes} | ${r.miss.median} [${r.miss.min}-${r.miss.max}] | ${r.hit.median} [${r.hit.min}-${r.hit.max}] | ${(r.miss.median / base.miss.median).toFixed(2)}x | ${r.compileMs} | ${r.loadMs} |`);
 }
-fs.writeFileSync(path.join(ROOT, "bench/xdp.json"), `${JSON.stringify(results, null, 2)}\n`);
+fs.writeFileSync(process.env.WGPC_BENCH_JSON ?? path.join(ROOT, "bench/xdp.json"), `${JSON.stringify(results, null, 2)}\n`);

@@ -1,7 +1,7 @@
 // The full-kernel lab: Debian's stock kernel, fetched from Debian's
 // packages, booted under QEMU (software emulation) with an initramfs of this
 // machine's tools. The VM has no network device; everything stays inside it.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -12,23 +12,12 @@ import { diskReader, STDLIB_DIR } from "../../src/cli/disk-reader.js";
 import { ROOT, rendered } from "../support/compile.js";
 import { seedWithFreshKeys } from "../support/lab-keys.js";
 import { rootIt } from "../support/netns.js";
+import { runAsync } from "../support/run-async.js";
 
 const BOOT = path.join(ROOT, "test/kernel-lab/boot.sh");
 
-/**
- * Boots the VM without blocking the test worker: a QEMU run can take about
- * a minute, and a worker blocked that long misses vitest's own calls.
- */
-function boot(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn("bash", [BOOT, ...args], { timeout: 200_000 });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
-}
+/** Boots the VM; a QEMU run can take about a minute, so without blocking the worker. */
+const boot = (args: string[]) => runAsync("bash", [BOOT, ...args], { timeout: 200_000 });
 
 describe("the full-kernel lab", () => {
   rootIt("boots Debian's kernel, which has netem, fq_codel and WireGuard", async () => {
