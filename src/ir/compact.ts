@@ -7,7 +7,7 @@
 // with one verdict, which rule matches first does not matter, only whether
 // one does; and no rule ever moves out of its block, past a rule with
 // another verdict.
-import { containsAddress, familyWidth, formatPrefix, normalisePrefixes, prefixContains, type Family, type Prefix } from "../net/address.js";
+import { containsAddress, familyWidth, normalisePrefixes, prefixContains, subtractPrefix, type Family, type Prefix } from "../net/address.js";
 import { normalisePortRanges, type PortProto, type PortRange } from "../net/services.js";
 import { matches, type Packet } from "./evaluate.js";
 import { matchKey } from "./passes.js";
@@ -19,9 +19,16 @@ export interface LookupElement {
   readonly address: Prefix;
   /** present when the lookup's key has the destination port */
   readonly ports?: PortRange;
+  /** what a packet matching the element gets (one verdict for all in a set, several in a map) */
+  readonly verdict: Verdict;
 }
 
-/** One set lookup standing for a run of rules with one verdict. */
+/**
+ * One lookup standing for several rules: a set (every element with one
+ * verdict) or a verdict map (neighbouring rules of one shape and different
+ * verdicts, their elements cut so that each packet finds the element of
+ * the rule that would have matched it first).
+ */
 export interface Lookup {
   readonly kind: "lookup";
   readonly family: Family;
@@ -32,7 +39,6 @@ export interface Lookup {
   readonly portProto?: PortProto;
   /** pairwise disjoint (nft refuses an element inside another), sorted */
   readonly elements: readonly LookupElement[];
-  readonly verdict: Verdict;
   /** the rules the lookup stands for, in policy order */
   readonly rules: readonly IrRule[];
 }
@@ -45,12 +51,24 @@ export type CompactItem = { readonly kind: "rule"; readonly rule: IrRule } | Loo
  */
 export const MIN_RUN = 4;
 
-const verdictKey = (v: Verdict) => (v.kind === "reject" ? `reject:${v.with}` : v.kind);
+/** Elements of maps above this many are not made: cutting them apart grows with the square. */
+export const MAX_MAP_ELEMENTS = 2000;
+
+export const verdictKey = (v: Verdict) => (v.kind === "reject" ? `reject:${v.with}` : v.kind);
+
+/** The distinct verdicts of a lookup: one for a set, several for a map. */
+export function lookupVerdicts(lookup: Lookup): Verdict[] {
+  const seen = new Map<string, Verdict>();
+  for (const e of lookup.elements) seen.set(verdictKey(e.verdict), e.verdict);
+  return [...seen.values()];
+}
 
 interface Shape {
   readonly address: KeyAddress;
   readonly portProto?: PortProto;
-  /** equal keys: the rules can share one lookup */
+  /** equal: the rules could share one map (the verdict aside) */
+  readonly base: string;
+  /** equal: the rules can share one set */
   readonly key: string;
 }
 
@@ -59,8 +77,8 @@ function shapeOf(rule: IrRule, address: KeyAddress): Shape {
   const m = rule.match;
   // ICMP type lists and whole-protocol matches stay in `common`; only port lists join the key
   const portProto = m.l4?.kind === "ports" && m.l4.ports !== null ? m.l4.proto : undefined;
-  const common = commonPart(m, address);
-  return { address, portProto, key: `${address}|${portProto ?? "-"}|${matchKey(common)}=>${verdictKey(rule.verdict)}` };
+  const base = `${address}|${portProto ?? "-"}|${matchKey(commonPart(m, address))}`;
+  return { address, portProto, base, key: `${base}=>${verdictKey(rule.verdict)}` };
 }
 
 function commonPart(m: Match, address: KeyAddress): Match {
@@ -78,8 +96,12 @@ function ruleElements(rule: IrRule, address: KeyAddress, family: Family): Lookup
   const m = rule.match;
   const addresses = m[address] ?? [everything(family)];
   const ports = m.l4?.kind === "ports" && m.l4.ports !== null ? m.l4.ports : undefined;
-  return addresses.flatMap((a) => (ports ? ports.map((p) => ({ address: a, ports: p })) : [{ address: a }]));
+  const verdict = rule.verdict;
+  return addresses.flatMap((a) => (ports ? ports.map((p) => ({ address: a, ports: p, verdict })) : [{ address: a, verdict }]));
 }
+
+// a map key for a prefix of one family: cheaper than spelling the address
+const prefixKey = (p: Prefix) => `${p.bits}/${p.length}`;
 
 /** `ranges` minus `cut`, both sorted and disjoint. */
 function subtractRanges(ranges: readonly PortRange[], cut: readonly PortRange[]): PortRange[] {
@@ -102,12 +124,14 @@ function subtractRanges(ranges: readonly PortRange[], cut: readonly PortRange[])
  * containing prefix already has.
  */
 export function disjointElements(elements: readonly LookupElement[], family: Family): LookupElement[] {
+  if (elements.length === 0) return [];
+  const verdict = elements[0]!.verdict;
   if (elements.every((e) => e.ports === undefined)) {
-    return normalisePrefixes(elements.map((e) => e.address)).map((address) => ({ address }));
+    return normalisePrefixes(elements.map((e) => e.address)).map((address) => ({ address, verdict }));
   }
   const byPrefix = new Map<string, { address: Prefix; ports: PortRange[] }>();
   for (const e of elements) {
-    const key = formatPrefix(e.address);
+    const key = prefixKey(e.address);
     const entry = byPrefix.get(key) ?? { address: e.address, ports: [] };
     entry.ports.push(e.ports!);
     byPrefix.set(key, entry);
@@ -123,12 +147,45 @@ export function disjointElements(elements: readonly LookupElement[], family: Fam
       if (length >= address.length) break;
       const bits = address.bits & ~((1n << BigInt(width - length)) - 1n);
       const ancestor = { family, bits, length };
-      const above = merged.get(formatPrefix(ancestor));
+      const above = merged.get(prefixKey(ancestor));
       if (above && prefixContains(ancestor, address)) ports = subtractRanges(ports, above);
     }
-    for (const p of ports) out.push({ address, ports: p });
+    for (const p of ports) out.push({ address, ports: p, verdict });
   }
-  return out.sort((a, b) => (a.address.bits < b.address.bits ? -1 : a.address.bits > b.address.bits ? 1 : a.address.length - b.address.length || a.ports!.low - b.ports!.low));
+  return out.sort(byAddressThenPort);
+}
+
+const byAddressThenPort = (a: LookupElement, b: LookupElement) =>
+  a.address.bits < b.address.bits ? -1 : a.address.bits > b.address.bits ? 1 : a.address.length - b.address.length || (a.ports?.low ?? 0) - (b.ports?.low ?? 0);
+
+const elementsMeet = (a: LookupElement, b: LookupElement) =>
+  (prefixContains(a.address, b.address) || prefixContains(b.address, a.address)) &&
+  (!a.ports || !b.ports || (a.ports.low <= b.ports.high && b.ports.low <= a.ports.high));
+
+/** `a` without what `b` covers: prefixes nest or are apart, so the pieces are few. */
+function elementMinus(a: LookupElement, b: LookupElement): LookupElement[] {
+  if (!elementsMeet(a, b)) return [a];
+  const restPorts = a.ports && b.ports ? subtractRanges([a.ports], [b.ports]) : [];
+  if (prefixContains(b.address, a.address)) return restPorts.map((ports) => ({ ...a, ports }));
+  // b's prefix lies inside a's: the rest of a's prefix keeps everything, b's prefix keeps the other ports
+  return [...subtractPrefix(a.address, b.address).map((address) => ({ ...a, address })), ...restPorts.map((ports) => ({ ...a, address: b.address, ports }))];
+}
+
+/**
+ * Elements in rule order, any verdicts, as disjoint elements that give each
+ * packet the verdict of the first element that holds it.
+ */
+export function firstMatchElements(elements: readonly LookupElement[]): LookupElement[] {
+  const out: LookupElement[] = [];
+  for (const e of elements) {
+    let pieces: LookupElement[] = [e];
+    for (const o of out) {
+      pieces = pieces.flatMap((p) => elementMinus(p, o));
+      if (pieces.length === 0) break;
+    }
+    out.push(...pieces);
+  }
+  return out.sort(byAddressThenPort);
 }
 
 function lookupOf(run: readonly IrRule[], shape: Shape, family: Family): Lookup {
@@ -141,7 +198,6 @@ function lookupOf(run: readonly IrRule[], shape: Shape, family: Family): Lookup 
     address: shape.address,
     portProto: shape.portProto,
     elements,
-    verdict: first.verdict,
     rules: run,
   };
 }
@@ -161,6 +217,64 @@ export function compactRules(rules: readonly IrRule[], family: Family, minRun = 
     if (i < rules.length && verdictKey(rules[i]!.verdict) === verdictKey(rules[start]!.verdict)) continue;
     out.push(...compactBlock(rules.slice(start, i), family, minRun));
     start = i;
+  }
+  return intoMaps(out, family, minRun);
+}
+
+// nft verdict maps hold accept and drop; a reject needs a rule of its own
+const mapsVerdict = (v: Verdict) => v.kind === "accept" || v.kind === "drop";
+
+/** The shape an item would have in a map keyed on `address`, or undefined when it cannot join one. */
+function mapBase(item: CompactItem, address: KeyAddress): string | undefined {
+  if (item.kind === "lookup") {
+    if (item.address !== address || !item.elements.every((e) => mapsVerdict(e.verdict))) return undefined;
+    return `${address}|${item.portProto ?? "-"}|${matchKey(item.common)}`;
+  }
+  return mapsVerdict(item.rule.verdict) ? shapeOf(item.rule, address).base : undefined;
+}
+
+/**
+ * Neighbouring items of one shape with different verdicts become one
+ * verdict map: their elements, in order, cut so that each packet meets the
+ * element of the rule that would have decided it first. The items stay
+ * where they are in the chain; only neighbours join.
+ */
+function intoMaps(items: readonly CompactItem[], family: Family, minRun: number): CompactItem[] {
+  const out: CompactItem[] = [];
+  let i = 0;
+  while (i < items.length) {
+    let best: { end: number; address: KeyAddress } | undefined;
+    for (const address of ["saddr", "daddr"] as const) {
+      const base = mapBase(items[i]!, address);
+      if (base === undefined) continue;
+      let end = i + 1;
+      while (end < items.length && mapBase(items[end]!, address) === base) end++;
+      if (!best || end > best.end) best = { end, address };
+    }
+    const group = best ? items.slice(i, best.end) : [items[i]!];
+    const rules = group.flatMap((item) => (item.kind === "rule" ? [item.rule] : item.rules));
+    const elements = best ? group.flatMap((item) => (item.kind === "rule" ? ruleElements(item.rule, best.address, family) : item.elements)) : [];
+    const verdicts = new Set(elements.map((e) => verdictKey(e.verdict)));
+    // cutting exceptions out of wide elements can make many pieces (an IPv6 /0 minus one
+    // address is 128 of them): such groups stay as they are
+    const cut = best && verdicts.size > 1 && rules.length >= minRun && elements.length <= MAX_MAP_ELEMENTS ? firstMatchElements(elements) : undefined;
+    if (best && cut && cut.length <= 2 * elements.length + 16) {
+      const first = group[0]!;
+      const shape = first.kind === "rule" ? shapeOf(first.rule, best.address) : undefined;
+      out.push({
+        kind: "lookup",
+        family,
+        common: first.kind === "rule" ? commonPart(first.rule.match, best.address) : first.common,
+        address: best.address,
+        portProto: first.kind === "rule" ? shape!.portProto : first.portProto,
+        elements: cut,
+        rules,
+      });
+      i = best.end;
+    } else {
+      out.push(items[i]!);
+      i++;
+    }
   }
   return out;
 }
@@ -191,12 +305,12 @@ function compactBlock(block: readonly IrRule[], family: Family, minRun: number):
   });
 }
 
-/** The reference semantics of a lookup: does it match the packet? */
-export function lookupMatches(lookup: Lookup, p: Packet): boolean {
-  if (p.family !== lookup.family || !matches(lookup.common, p)) return false;
-  if (lookup.portProto && (p.proto !== lookup.portProto || p.dport === undefined)) return false;
+/** The reference semantics of a lookup: the element the packet finds, if any. */
+export function lookupMatch(lookup: Lookup, p: Packet): LookupElement | undefined {
+  if (p.family !== lookup.family || !matches(lookup.common, p)) return undefined;
+  if (lookup.portProto && (p.proto !== lookup.portProto || p.dport === undefined)) return undefined;
   const address = p[lookup.address];
-  return lookup.elements.some(
+  return lookup.elements.find(
     (e) => containsAddress(e.address, p.family, address) && (!e.ports || (e.ports.low <= p.dport! && p.dport! <= e.ports.high)),
   );
 }
@@ -204,9 +318,12 @@ export function lookupMatches(lookup: Lookup, p: Packet): boolean {
 /** First match over compacted items, as the kernel walks them: the verdict and the rules it stands for. */
 export function firstCompactMatch(items: readonly CompactItem[], p: Packet): { verdict: Verdict; rules: readonly IrRule[] } | undefined {
   for (const item of items) {
-    if (item.kind === "rule" ? matches(item.rule.match, p) : lookupMatches(item, p)) {
-      return item.kind === "rule" ? { verdict: item.rule.verdict, rules: [item.rule] } : { verdict: item.verdict, rules: item.rules };
+    if (item.kind === "rule") {
+      if (matches(item.rule.match, p)) return { verdict: item.rule.verdict, rules: [item.rule] };
+      continue;
     }
+    const element = lookupMatch(item, p);
+    if (element) return { verdict: element.verdict, rules: item.rules };
   }
   return undefined;
 }

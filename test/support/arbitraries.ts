@@ -81,11 +81,20 @@ export const policyShape: fc.Arbitrary<PolicyShape> = fc.boolean().chain((withVp
     fc
       .record({
         verb: fc.constantFrom("allow", "allow", "deny"),
+        // a mixed run (allows and denies of one shape) is what a verdict map takes
+        mixed: fc.boolean(),
         dest: atomOf(family),
         // groups may hold one family only; a run of rules that cannot meet would prove little
-        members: fc.array(fc.record({ source: atomOf(family).filter((a) => a !== "g0" && a !== "g1"), services: fc.option(portItem.map((p) => [p]), { nil: undefined, freq: 4 }) }), { minLength: 3, maxLength: 7 }),
+        members: fc.array(
+          fc.record({
+            verb: fc.constantFrom("allow", "deny"),
+            source: atomOf(family).filter((a) => a !== "g0" && a !== "g1"),
+            services: fc.option(portItem.map((p) => [p]), { nil: undefined, freq: 4 }),
+          }),
+          { minLength: 3, maxLength: 7 },
+        ),
       })
-      .map(({ verb, dest, members }) => members.map((m) => ({ verb, dest, source: m.source, services: m.services }))),
+      .map(({ verb, mixed, dest, members }) => members.map((m) => ({ verb: mixed ? m.verb : verb, dest, source: m.source, services: m.services }))),
   );
   return fc.record({
     withVpn: fc.constant(withVpn),

@@ -9,7 +9,11 @@ import type { CtState } from "../../src/ir/types.js";
 import type { TextVerdict } from "./iptables-interp.js";
 
 type Test = (p: Packet) => boolean;
-type Target = { kind: "verdict"; verdict: TextVerdict } | { kind: "jump"; chain: string };
+type Target =
+  | { kind: "verdict"; verdict: TextVerdict }
+  | { kind: "jump"; chain: string }
+  /** a verdict map: the verdict of the element the packet finds, else the next rule */
+  | { kind: "vmap"; lookup: (p: Packet) => TextVerdict | undefined };
 
 interface Rule {
   readonly tests: readonly Test[];
@@ -26,11 +30,13 @@ export interface NftRuleset {
   readonly chains: ReadonlyMap<string, Chain>;
 }
 
-/** A named set: its elements as ranges per key field (an address, then maybe a port). */
+/** A named set or verdict map: its elements as ranges per key field (an address, then maybe a port). */
 interface NamedSet {
   readonly fields: readonly ("ipv4_addr" | "ipv6_addr" | "inet_service")[];
   readonly interval: boolean;
   readonly elements: readonly (readonly (readonly [bigint, bigint])[])[];
+  /** a map's verdict per element, in the order of `elements` */
+  readonly verdicts?: readonly TextVerdict[];
 }
 
 /** Words, with `{ … }` sets and quoted strings kept whole. */
@@ -98,18 +104,29 @@ function portRange(e: string): readonly [number, number] {
   return [low, high] as const;
 }
 
-const SET_LINE = /^set (\w+) \{ type (ipv4_addr|ipv6_addr)( \. inet_service)?(?: flags (interval))? elements = \{ (.*) \} \}$/;
+const SET_LINE = /^(set|map) (\w+) \{ type (ipv4_addr|ipv6_addr)( \. inet_service)?( : verdict)?(?: flags (interval))? elements = \{ (.*) \} \}$/;
 
 /** A set block joined into one line; nft needs `flags interval` for any prefix or range. */
 function parseSet(text: string): [string, NamedSet] {
   const m = text.match(SET_LINE);
   if (!m) throw new Error(`unknown set form: ${text.slice(0, 200)}`);
-  const family = m[2] === "ipv4_addr" ? 4 : 6;
-  const withPort = m[3] !== undefined;
-  const interval = m[4] !== undefined;
-  const fields = withPort ? ([m[2], "inet_service"] as const) : ([m[2]] as const);
-  const elements = m[5]!.split(",").map((e) => {
-    const parts = e.trim().split(" . ");
+  const isMap = m[1] === "map";
+  if (isMap !== (m[5] !== undefined)) throw new Error(`a map needs \`: verdict\` in its type, a set must not have it: ${text.slice(0, 200)}`);
+  const name = m[2]!;
+  const family = m[3] === "ipv4_addr" ? 4 : 6;
+  const withPort = m[4] !== undefined;
+  const interval = m[6] !== undefined;
+  const fields = withPort ? ([m[3], "inet_service"] as const) : ([m[3]] as const);
+  const verdicts: TextVerdict[] = [];
+  const elements = m[7]!.split(",").map((e) => {
+    let keyText = e.trim();
+    if (isMap) {
+      const [k, v] = keyText.split(" : ");
+      if (v !== "accept" && v !== "drop") throw new Error(`map element ${e} needs accept or drop`);
+      verdicts.push(v);
+      keyText = k!;
+    }
+    const parts = keyText.split(" . ");
     if (parts.length !== fields.length) throw new Error(`element ${e} does not fit the set's type`);
     const address = addressRange(parts[0]!, family);
     const ranges: (readonly [bigint, bigint])[] = [address];
@@ -120,13 +137,13 @@ function parseSet(text: string): [string, NamedSet] {
     if (!interval && ranges.some(([l, h]) => l !== h)) throw new Error(`interval element ${e} in a set without flags interval`);
     return ranges;
   });
-  // nft refuses an element inside another (and a vmap would be ambiguous): no two may overlap
+  // nft refuses an element inside another (and a map would be ambiguous): no two may overlap
   elements.forEach((a, i) =>
     elements.slice(i + 1).forEach((b) => {
-      if (a.every(([l, h], k) => l <= b[k]![1] && b[k]![0] <= h)) throw new Error(`overlapping elements in set ${m[1]}`);
+      if (a.every(([l, h], k) => l <= b[k]![1] && b[k]![0] <= h)) throw new Error(`overlapping elements in ${m[1]} ${name}`);
     }),
   );
-  return [m[1]!, { fields: fields as NamedSet["fields"], interval, elements }];
+  return [name, { fields: fields as NamedSet["fields"], interval, elements, verdicts: isMap ? verdicts : undefined }];
 }
 
 function portTest(word: string): Test {
@@ -157,7 +174,7 @@ function parseRule(line: string, sets: ReadonlyMap<string, NamedSet>): Rule {
     return x;
   };
   const family = (f: 4 | 6): Test => (p) => p.family === f;
-  // `ip saddr . tcp dport @set` or `ip saddr @set`: one lookup of the concatenated key
+  // `ip saddr . tcp dport @set`, `ip saddr @set`, or the same with `vmap @map`: one lookup of the concatenated key
   const lookupTest = (field: "saddr" | "daddr", f: 4 | 6): Test => {
     let proto: string | undefined;
     if (w[i] === ".") {
@@ -165,18 +182,27 @@ function parseRule(line: string, sets: ReadonlyMap<string, NamedSet>): Rule {
       proto = next();
       if (!["tcp", "udp", "sctp"].includes(proto) || next() !== "dport") throw new Error(`unknown concatenation in: ${line}`);
     }
+    const isMap = w[i] === "vmap";
+    if (isMap) i++;
     const ref = next();
     const set = sets.get(ref.slice(1));
     if (!set) throw new Error(`no set ${ref}`);
+    if (isMap !== (set.verdicts !== undefined)) throw new Error(`${ref} is ${set.verdicts ? "a map" : "a set"}: ${line}`);
     const want = [f === 4 ? "ipv4_addr" : "ipv6_addr", ...(proto ? ["inet_service"] : [])];
     if (set.fields.join(" . ") !== want.join(" . ")) throw new Error(`set ${ref} has type ${set.fields.join(" . ")}, the rule looks up ${want.join(" . ")}`);
-    return (p) => {
-      if (p.family !== f) return false;
+    const find = (p: Packet): number => {
+      if (p.family !== f) return -1;
       // `tcp dport` brings nft's dependency on the protocol
-      if (proto && (p.proto !== proto || p.dport === undefined)) return false;
+      if (proto && (p.proto !== proto || p.dport === undefined)) return -1;
       const key = [p[field], ...(proto ? [BigInt(p.dport!)] : [])];
-      return set.elements.some((e) => e.every(([l, h], k) => key[k]! >= l && key[k]! <= h));
+      return set.elements.findIndex((e) => e.every(([l, h], k) => key[k]! >= l && key[k]! <= h));
     };
+    if (isMap) {
+      if (target) throw new Error(`a verdict after vmap: ${line}`);
+      target = { kind: "vmap", lookup: (p) => set.verdicts![find(p)] };
+      return () => true;
+    }
+    return (p) => find(p) >= 0;
   };
   while (i < w.length) {
     const word = next();
@@ -297,7 +323,7 @@ export function parseNft(text: string): NftRuleset {
       }
       continue;
     }
-    if (!current && /^set \w+ \{$/.test(line)) {
+    if (!current && /^(set|map) \w+ \{$/.test(line)) {
       setLines = [line];
       continue;
     }
@@ -332,6 +358,11 @@ function run(rs: NftRuleset, name: string, p: Packet, depth: number): TextVerdic
   for (const rule of chain.rules) {
     if (!rule.tests.every((t) => t(p))) continue;
     if (rule.target.kind === "verdict") return rule.target.verdict;
+    if (rule.target.kind === "vmap") {
+      const found = rule.target.lookup(p);
+      if (found !== undefined) return found;
+      continue;
+    }
     const v = run(rs, rule.target.chain, p, depth + 1);
     if (v !== undefined) return v;
   }

@@ -4,7 +4,7 @@
 // and every lookup's elements are disjoint, as nft needs them.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { compactRules, firstCompactMatch, MIN_RUN, type Lookup } from "../../src/ir/compact.js";
+import { compactRules, firstCompactMatch, lookupVerdicts, MIN_RUN, type Lookup } from "../../src/ir/compact.js";
 import { matches, type Packet } from "../../src/ir/evaluate.js";
 import type { IrRule, Match, Verdict } from "../../src/ir/types.js";
 import { containsAddress, lastAddress, type Family, type Prefix } from "../../src/net/address.js";
@@ -96,6 +96,7 @@ describe("order-preserving compaction", () => {
     it(`decides every packet as the rules do, IPv${family} (${RUNS} rule lists, 30 packets each)`, () => {
       let lookups = 0;
       let merged = 0;
+      let maps = 0;
       fc.assert(
         fc.property(rules(family), fc.array(packet(family), { minLength: 30, maxLength: 30 }), (rs, packets) => {
           const items = compactRules(rs, family, 2);
@@ -107,6 +108,7 @@ describe("order-preserving compaction", () => {
             if (item.kind !== "lookup") continue;
             lookups++;
             merged += item.rules.length;
+            if (lookupVerdicts(item).length > 1) maps++;
             item.elements.forEach((a, i) => item.elements.slice(i + 1).forEach((b) => expect(overlaps(a, b), "elements overlap").toBe(false)));
           }
           for (const p of packets) {
@@ -121,8 +123,9 @@ describe("order-preserving compaction", () => {
         { seed: SEED + family, numRuns: RUNS },
       );
       // the property is not vacuous: many runs were merged into lookups
-      console.log(`IPv${family}: ${lookups} lookups standing for ${merged} rules`);
+      console.log(`IPv${family}: ${lookups} lookups (${maps} verdict maps) standing for ${merged} rules`);
       expect(lookups).toBeGreaterThan(RUNS / 4);
+      expect(maps).toBeGreaterThan(RUNS / 20);
       expect(merged).toBeGreaterThan(lookups * 2);
     });
   }
@@ -140,6 +143,31 @@ describe("order-preserving compaction", () => {
     const last = items[2] as Lookup;
     expect(last.portProto).toBe("tcp");
     expect(last.elements.map((e) => `${lastAddress(e.address) & 0xffn}.${e.ports!.low}-${e.ports!.high}`)).toEqual(["3.22-23", "4.22-22"]);
+  });
+
+  it("makes one verdict map of neighbouring rules of one shape with different verdicts, the exception cut out of the rule after it", () => {
+    const rule = (bits: bigint, length: number, port: number, verdict: "accept" | "drop", seq: number): IrRule => ({
+      match: { saddr: [{ family: 4, bits, length }], l4: { kind: "ports", proto: "tcp", ports: [{ low: port, high: port }] } },
+      verdict: { kind: verdict },
+      origin: { seq, kind: "policy", label: `p.wgp:${seq}` },
+    });
+    // deny 10.1.2.0/24:5432, allow 10.1.0.0/16:5432, deny 10.9.0.1:22, allow 10.9.0.0/24:22
+    const items = compactRules(
+      [rule(0x0a010200n, 24, 5432, "drop", 1), rule(0x0a010000n, 16, 5432, "accept", 2), rule(0x0a090001n, 32, 22, "drop", 3), rule(0x0a090000n, 24, 22, "accept", 4)],
+      4,
+    );
+    expect(items).toHaveLength(1);
+    const map = items[0] as Lookup;
+    expect(lookupVerdicts(map).map((v) => v.kind).sort()).toEqual(["accept", "drop"]);
+    // the /24 keeps its drop and the rest of the /16 accepts; likewise the /32 inside the last /24
+    const at = (bits: bigint, port: number) => map.elements.filter((e) => e.address.bits <= bits && bits <= lastAddress(e.address) && e.ports!.low <= port && port <= e.ports!.high);
+    expect(at(0x0a010203n, 5432).map((e) => e.verdict.kind)).toEqual(["drop"]);
+    expect(at(0x0a01ff01n, 5432).map((e) => e.verdict.kind)).toEqual(["accept"]);
+    expect(at(0x0a090001n, 22).map((e) => e.verdict.kind)).toEqual(["drop"]);
+    expect(at(0x0a090002n, 22).map((e) => e.verdict.kind)).toEqual(["accept"]);
+    expect(at(0x0a090002n, 5432)).toEqual([]);
+    // each exception cut out of its rule: 1 + 8 pieces of the /16 around the /24, 1 + 8 of the /24 around the /32
+    expect(map.elements).toHaveLength(18);
   });
 
   it("leaves runs shorter than MIN_RUN as rules", () => {

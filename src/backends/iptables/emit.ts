@@ -5,7 +5,7 @@
 // kernel does one hash lookup where it would walk one rule per element.
 import { formatPrefix, formatPrefixShort, type Family, type Prefix } from "../../net/address.js";
 import type { L4, PortRange } from "../../net/services.js";
-import { compactRules, type Lookup } from "../../ir/compact.js";
+import { compactRules, lookupVerdicts, verdictKey, type Lookup } from "../../ir/compact.js";
 import type { Chain, FamilyIr, HostIr, IrRule, Verdict } from "../../ir/types.js";
 import type { Artifact, Backend, EmitContext } from "../types.js";
 import { chunkByWeight, lookupComment, portText, quoted, ruleComment } from "../shared/text.js";
@@ -146,34 +146,38 @@ function ruleLines(chain: string, rule: IrRule, family: Family, plan?: SetPlan, 
 }
 
 /**
- * A compacted lookup: its elements in one ipset and one line that looks it
- * up; elements with a port range too wide for hash:net,port keep lines of
- * their own (same verdict, so their place among the lookup's does not matter).
+ * A compacted lookup: its elements in one ipset per verdict, each with a
+ * line that looks it up (a map's elements are disjoint, so the order of
+ * those lines does not matter); elements with a port range too wide for
+ * hash:net,port keep lines of their own, for the same reason.
  */
 function lookupLines(chain: string, lookup: Lookup, plan: SetPlan): string[] {
   const inSet = lookup.elements.filter((e) => !e.ports || e.ports.high - e.ports.low < IPSET_MAX_PORTS_PER_ELEMENT);
   const alone = lookup.elements.filter((e) => !inSet.includes(e));
   const comment = lookupComment(lookup.rules);
-  const common: IrRule = { match: lookup.common, verdict: lookup.verdict, origin: lookup.rules[0]!.origin };
+  const origin = lookup.rules[0]!.origin;
   const direction = lookup.address === "saddr" ? "src" : "dst";
   const lines: string[] = [];
-  if (inSet.length > 0) {
-    const members = inSet.flatMap((e) =>
+  for (const verdict of lookupVerdicts(lookup)) {
+    const mine = inSet.filter((e) => verdictKey(e.verdict) === verdictKey(verdict));
+    if (mine.length === 0) continue;
+    const members = mine.flatMap((e) =>
       ipsetPrefixes(e.address).map((a) => (e.ports ? `${formatPrefixShort(a)},${lookup.portProto}:${portText(e.ports, "-")}` : formatPrefixShort(a))),
     );
     const name = plan.add(lookup.portProto ? "hash:net,port" : "hash:net", members);
-    lines.push(...ruleLines(chain, common, lookup.family, plan, `-m set --match-set ${name} ${direction}${lookup.portProto ? ",dst" : ""}`, comment));
+    const rule: IrRule = { match: lookup.common, verdict, origin };
+    lines.push(...ruleLines(chain, rule, lookup.family, plan, `-m set --match-set ${name} ${direction}${lookup.portProto ? ",dst" : ""}`, comment));
   }
-  // the rest by address, their ranges in multiport chunks
-  const byAddress = new Map<string, { address: Prefix; ports: PortRange[] }>();
+  // the rest by address and verdict, their ranges in multiport chunks
+  const byAddress = new Map<string, { address: Prefix; verdict: Verdict; ports: PortRange[] }>();
   for (const e of alone) {
-    const key = formatPrefix(e.address);
-    byAddress.set(key, { address: e.address, ports: [...(byAddress.get(key)?.ports ?? []), e.ports!] });
+    const key = `${formatPrefix(e.address)} ${verdictKey(e.verdict)}`;
+    byAddress.set(key, { address: e.address, verdict: e.verdict, ports: [...(byAddress.get(key)?.ports ?? []), e.ports!] });
   }
-  for (const { address, ports } of byAddress.values()) {
+  for (const { address, verdict, ports } of byAddress.values()) {
     // iptables-save prints no address for the whole space
     const match = { ...lookup.common, [lookup.address]: address.length === 0 ? undefined : [address], l4: { kind: "ports" as const, proto: lookup.portProto!, ports } };
-    lines.push(...ruleLines(chain, { ...common, match }, lookup.family, plan, undefined, comment));
+    lines.push(...ruleLines(chain, { match, verdict, origin }, lookup.family, plan, undefined, comment));
   }
   return lines;
 }

@@ -4,7 +4,7 @@
 // carries its family's matches (or `meta nfproto`).
 import { familyWidth, formatBits, formatPrefixShort, prefixesToRanges, rangeAsPrefix, type Family, type Prefix } from "../../net/address.js";
 import { icmpTypeName, type L4 } from "../../net/services.js";
-import { compactRules, type CompactItem, type Lookup } from "../../ir/compact.js";
+import { compactRules, lookupVerdicts, type CompactItem, type Lookup } from "../../ir/compact.js";
 import type { Chain, HostIr, IrRule, Match, Verdict } from "../../ir/types.js";
 import type { Artifact, Backend, EmitContext } from "../types.js";
 import { lookupComment, portText, quoted, ruleComment } from "../shared/text.js";
@@ -106,18 +106,26 @@ function ruleText(rule: IrRule, family: Family, alsoInOtherFamily: boolean): str
   return parts.filter((p) => p !== "").join(" ");
 }
 
-/** A named set: what a lookup's elements look like to nft, one element per line as nft prints them. */
+/**
+ * A named set (one verdict) or verdict map: what a lookup's elements look
+ * like to nft, one element per line as nft prints them.
+ */
 function setBlock(name: string, lookup: Lookup): string {
   const addressType = lookup.family === 4 ? "ipv4_addr" : "ipv6_addr";
   const width = familyWidth(lookup.family);
-  const elements = lookup.portProto
-    ? lookup.elements.map((e) => `${formatPrefixShort(e.address)} . ${portText(e.ports!, "-")}`)
-    : addressElements(lookup.elements.map((e) => e.address));
-  // a hash set when every element is one address (and one port); intervals only where needed
-  const interval = lookup.elements.some((e) => e.address.length < width || (e.ports && e.ports.low !== e.ports.high));
+  const map = lookupVerdicts(lookup).length > 1;
+  const key = (e: Lookup["elements"][number]) => `${formatPrefixShort(e.address)}${e.ports ? ` . ${portText(e.ports, "-")}` : ""}`;
+  const elements = map
+    ? lookup.elements.map((e) => `${key(e)} : ${e.verdict.kind}`)
+    : lookup.portProto
+      ? lookup.elements.map(key)
+      : addressElements(lookup.elements.map((e) => e.address));
+  // a hash when every element is one address (and one port); intervals only where needed
+  // (addresses alone are printed as nft prints them, touching ones joined into a range)
+  const interval = lookup.elements.some((e) => e.address.length < width || (e.ports && e.ports.low !== e.ports.high)) || elements.some((e) => e.includes("-"));
   return [
-    `\tset ${name} {`,
-    `\t\ttype ${addressType}${lookup.portProto ? " . inet_service" : ""}`,
+    `\t${map ? "map" : "set"} ${name} {`,
+    `\t\ttype ${addressType}${lookup.portProto ? " . inet_service" : ""}${map ? " : verdict" : ""}`,
     ...(interval ? ["\t\tflags interval"] : []),
     `\t\telements = { ${elements.join(",\n\t\t\t     ")} }`,
     "\t}",
@@ -126,8 +134,11 @@ function setBlock(name: string, lookup: Lookup): string {
 
 function lookupText(lookup: Lookup, setName: string): string {
   const ip = lookup.family === 4 ? "ip" : "ip6";
-  const key = `${ip} ${lookup.address}${lookup.portProto ? ` . ${lookup.portProto} dport` : ""} @${setName}`;
-  return [...matchParts(lookup.common, lookup.family, false, key), verdictText(lookup.verdict, lookup.family), `comment ${quoted(lookupComment(lookup.rules))}`]
+  const verdicts = lookupVerdicts(lookup);
+  const key = `${ip} ${lookup.address}${lookup.portProto ? ` . ${lookup.portProto} dport` : ""}`;
+  // a set matches and the rule gives its verdict; a map gives the element's
+  const lookupAndVerdict = verdicts.length === 1 ? [`${key} @${setName}`, verdictText(verdicts[0]!, lookup.family)] : [`${key} vmap @${setName}`];
+  return [...matchParts(lookup.common, lookup.family, false, lookupAndVerdict[0]), ...lookupAndVerdict.slice(1), `comment ${quoted(lookupComment(lookup.rules))}`]
     .filter((p) => p !== "")
     .join(" ");
 }
