@@ -175,9 +175,17 @@ function elementMinus(a: LookupElement, b: LookupElement): LookupElement[] {
  * Elements in rule order, any verdicts, as disjoint elements that give each
  * packet the verdict of the first element that holds it.
  */
-export function firstMatchElements(elements: readonly LookupElement[]): LookupElement[] {
-  const out: LookupElement[] = [];
+export function firstMatchElements(elements: readonly LookupElement[], family: Family): LookupElement[] {
+  // neighbours with one verdict are joined first (their order does not matter), so that
+  // only an element of another verdict is ever cut out of one
+  const blocks: LookupElement[][] = [];
   for (const e of elements) {
+    const last = blocks[blocks.length - 1];
+    if (last && verdictKey(last[0]!.verdict) === verdictKey(e.verdict)) last.push(e);
+    else blocks.push([e]);
+  }
+  const out: LookupElement[] = [];
+  for (const e of blocks.flatMap((block) => disjointElements(block, family))) {
     let pieces: LookupElement[] = [e];
     for (const o of out) {
       pieces = pieces.flatMap((p) => elementMinus(p, o));
@@ -257,7 +265,7 @@ function intoMaps(items: readonly CompactItem[], family: Family, minRun: number)
     const verdicts = new Set(elements.map((e) => verdictKey(e.verdict)));
     // cutting exceptions out of wide elements can make many pieces (an IPv6 /0 minus one
     // address is 128 of them): such groups stay as they are
-    const cut = best && verdicts.size > 1 && rules.length >= minRun && elements.length <= MAX_MAP_ELEMENTS ? firstMatchElements(elements) : undefined;
+    const cut = best && verdicts.size > 1 && rules.length >= minRun && elements.length <= MAX_MAP_ELEMENTS ? firstMatchElements(elements, family) : undefined;
     if (best && cut && cut.length <= 2 * elements.length + 16) {
       const first = group[0]!;
       const shape = first.kind === "rule" ? shapeOf(first.rule, best.address) : undefined;

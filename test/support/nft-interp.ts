@@ -230,7 +230,7 @@ function parseRule(line: string, sets: ReadonlyMap<string, NamedSet>): Rule {
       case "ip6": {
         const f = word === "ip" ? 4 : 6;
         const key = next();
-        if ((key === "saddr" || key === "daddr") && (w[i] === "." || w[i]?.startsWith("@"))) tests.push(lookupTest(key, f));
+        if ((key === "saddr" || key === "daddr") && (w[i] === "." || w[i] === "vmap" || w[i]?.startsWith("@"))) tests.push(lookupTest(key, f));
         else if (key === "saddr" || key === "daddr") tests.push(addressTest(next(), f, key));
         else if (key === "hoplimit" && f === 6) {
           const hl = Number(next());
