@@ -11,6 +11,7 @@ import { artifact, compileSource, rendered } from "../support/compile.js";
 import { evaluateIptables, ipsetsOf, parseIptables } from "../support/iptables-interp.js";
 import { evaluateNft, parseNft } from "../support/nft-interp.js";
 import { packetGrid } from "../support/packets.js";
+import { breather } from "../support/run-async.js";
 import { describePacket, HOOKS, referenceVerdict } from "../support/reference.js";
 
 // `npm run test:deep` sets WGPC_DEEP: a random seed (printed) and ten times the policies
@@ -52,10 +53,12 @@ function disagreement(source: string, packetSeed: number): string | undefined {
 }
 
 describe("differential properties", () => {
-  it(`reference = iptables text = nft text (seed ${seed}, ${runs} policies)`, { timeout: deep ? 40 * 60_000 : 60_000 }, () => {
+  it(`reference = iptables text = nft text (seed ${seed}, ${runs} policies)`, { timeout: deep ? 40 * 60_000 : 60_000 }, async () => {
     console.log(`differential properties: seed ${seed} (reproduce with WGPC_SEED=${seed} WGPC_RUNS=${runs})`);
-    fc.assert(
-      fc.property(policyText, fc.integer({ min: 1, max: 2 ** 31 - 1 }), (source, packetSeed) => {
+    const breathe = breather(20);
+    await fc.assert(
+      fc.asyncProperty(policyText, fc.integer({ min: 1, max: 2 ** 31 - 1 }), async (source, packetSeed) => {
+        await breathe();
         const problem = disagreement(source, packetSeed);
         if (problem) throw new Error(`${problem}\n--- policy.wgp ---\n${source}`);
       }),

@@ -16,6 +16,7 @@ import { catalogue } from "../../src/diagnostics/catalogue.js";
 import { hasErrors } from "../../src/diagnostics/diagnostic.js";
 import { renderText, toJson } from "../../src/diagnostics/render.js";
 import { mutatedPolicy, tokenSoup } from "../support/fuzz-arbitraries.js";
+import { breather } from "../support/run-async.js";
 
 const deep = process.env.WGPC_DEEP === "1";
 const seed = Number(process.env.WGPC_SEED ?? (deep ? Math.floor(Math.random() * 2 ** 31) : 8));
@@ -131,18 +132,24 @@ function assertSound(text: string, targets: boolean, context = ""): void {
 describe("fuzzing the front end", () => {
   console.log(`fuzz: seed ${seed} (reproduce with WGPC_SEED=${seed} WGPC_SOUPS=${soups} WGPC_MUTATIONS=${mutations})`);
 
-  it(`token soups: no crash, every diagnostic positioned (seed ${seed}, ${soups} cases)`, { timeout: deep ? 30 * 60_000 : 120_000 }, () => {
-    fc.assert(
-      fc.property(tokenSoup, withBackends, (text, targets) => assertSound(text, targets)),
+  it(`token soups: no crash, every diagnostic positioned (seed ${seed}, ${soups} cases)`, { timeout: deep ? 30 * 60_000 : 120_000 }, async () => {
+    const breathe = breather();
+    await fc.assert(
+      fc.asyncProperty(tokenSoup, withBackends, async (text, targets) => {
+        await breathe();
+        assertSound(text, targets);
+      }),
       { seed, numRuns: soups, ...replay },
     );
   });
 
-  it(`mutated valid policies: no crash, every diagnostic positioned (seed ${seed + 1}, ${mutations} cases)`, { timeout: deep ? 30 * 60_000 : 120_000 }, () => {
-    fc.assert(
-      fc.property(mutatedPolicy, withBackends, (m, targets) =>
-        assertSound(m.text, targets, `from ${m.origin} with ${JSON.stringify(m.mutations)}\n`),
-      ),
+  it(`mutated valid policies: no crash, every diagnostic positioned (seed ${seed + 1}, ${mutations} cases)`, { timeout: deep ? 30 * 60_000 : 120_000 }, async () => {
+    const breathe = breather();
+    await fc.assert(
+      fc.asyncProperty(mutatedPolicy, withBackends, async (m, targets) => {
+        await breathe();
+        assertSound(m.text, targets, `from ${m.origin} with ${JSON.stringify(m.mutations)}\n`);
+      }),
       { seed: seed + 1, numRuns: mutations, ...replay },
     );
   });

@@ -20,3 +20,15 @@ export function runAsync(command: string, args: readonly string[], options: Spaw
     child.on("close", (status) => resolve({ status, stdout, stderr }));
   });
 }
+
+/**
+ * For long fast-check runs: an async step that yields to the event loop
+ * every `every` calls, so that a run of minutes (test:deep) lets the worker
+ * answer vitest between cases.
+ */
+export function breather(every = 200): () => Promise<void> {
+  let calls = 0;
+  return async () => {
+    if (++calls % every === 0) await new Promise((resolve) => setImmediate(resolve));
+  };
+}
