@@ -92,6 +92,11 @@ function commonPart(m: Match, address: KeyAddress): Match {
 
 const everything = (family: Family): Prefix => ({ family, bits: 0n, length: 0 });
 
+function elementCount(rule: IrRule, address: KeyAddress): number {
+  const m = rule.match;
+  return (m[address]?.length ?? 1) * (m.l4?.kind === "ports" && m.l4.ports !== null ? m.l4.ports.length : 1);
+}
+
 function ruleElements(rule: IrRule, address: KeyAddress, family: Family): LookupElement[] {
   const m = rule.match;
   const addresses = m[address] ?? [everything(family)];
@@ -218,7 +223,19 @@ function lookupOf(run: readonly IrRule[], shape: Shape, family: Family): Lookup 
  * one lookup where there are at least `minRun` of them. A lookup takes the
  * place of its first rule; blocks never mix.
  */
+// the nftables and iptables backends compact the same sections: once is enough
+const compacted = new WeakMap<readonly IrRule[], Map<string, CompactItem[]>>();
+
 export function compactRules(rules: readonly IrRule[], family: Family, minRun = MIN_RUN): CompactItem[] {
+  const known = compacted.get(rules) ?? new Map<string, CompactItem[]>();
+  compacted.set(rules, known);
+  const key = `${family} ${minRun}`;
+  let items = known.get(key);
+  if (!items) known.set(key, (items = compactOnce(rules, family, minRun)));
+  return items;
+}
+
+function compactOnce(rules: readonly IrRule[], family: Family, minRun: number): CompactItem[] {
   const out: CompactItem[] = [];
   let start = 0;
   for (let i = 1; i <= rules.length; i++) {
@@ -261,12 +278,16 @@ function intoMaps(items: readonly CompactItem[], family: Family, minRun: number)
     }
     const group = best ? items.slice(i, best.end) : [items[i]!];
     const rules = group.flatMap((item) => (item.kind === "rule" ? [item.rule] : item.rules));
-    const elements = best ? group.flatMap((item) => (item.kind === "rule" ? ruleElements(item.rule, best.address, family) : item.elements)) : [];
-    const verdicts = new Set(elements.map((e) => verdictKey(e.verdict)));
+    // the cheap questions first: elements are only made for a group that can become a map
+    const verdicts = new Set(group.flatMap((item) => (item.kind === "rule" ? [verdictKey(item.rule.verdict)] : lookupVerdicts(item).map(verdictKey))));
+    const size = best ? group.reduce((n, item) => n + (item.kind === "rule" ? elementCount(item.rule, best.address) : item.elements.length), 0) : 0;
+    const elements = best && verdicts.size > 1 && rules.length >= minRun && size <= MAX_MAP_ELEMENTS
+      ? group.flatMap((item) => (item.kind === "rule" ? ruleElements(item.rule, best.address, family) : item.elements))
+      : undefined;
     // cutting exceptions out of wide elements can make many pieces (an IPv6 /0 minus one
     // address is 128 of them): such groups stay as they are
-    const cut = best && verdicts.size > 1 && rules.length >= minRun && elements.length <= MAX_MAP_ELEMENTS ? firstMatchElements(elements, family) : undefined;
-    if (best && cut && cut.length <= 2 * elements.length + 16) {
+    const cut = elements ? firstMatchElements(elements, family) : undefined;
+    if (best && elements && cut && cut.length <= 2 * elements.length + 16) {
       const first = group[0]!;
       const shape = first.kind === "rule" ? shapeOf(first.rule, best.address) : undefined;
       out.push({
