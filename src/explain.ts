@@ -28,7 +28,10 @@ export interface RuleRef {
 
 export interface HopExplanation {
   readonly host: string;
-  readonly hook: "input" | "forward";
+  /** `early`: the hub's XDP program dropped the packet before its firewall saw it */
+  readonly hook: "input" | "forward" | "early";
+  /** the interface of the XDP program, for an early drop */
+  readonly device?: string;
   readonly family: 4 | 6;
   readonly verdict: string;
   readonly decidedBy: "rule" | "always-there rule" | "default";
@@ -79,6 +82,13 @@ function ruleRef(policy: CheckedPolicy, sources: Sources, rule: IrRule): RuleRef
 }
 
 function hopExplanation(policy: CheckedPolicy, sources: Sources, host: HostIr, hop: Trace["hops"][number]): HopExplanation {
+  if (hop.early) {
+    const drop = policy.earlyDrops.find((d) => d.origin.label === hop.early!.label);
+    const rule = drop
+      ? { label: drop.origin.label, text: sources.lineText(drop.origin.span.file, sources.position(drop.origin.span.file, drop.origin.span.start).line).trim() }
+      : { label: hop.early.label, text: hop.early.label };
+    return { host: hop.host, hook: "early", device: hop.early.iface, family: hop.packet.family, verdict: "drop", decidedBy: "rule", rule, passedOver: [], morePassedOver: 0 };
+  }
   const chain = host.families[hop.packet.family].filter[hop.hook];
   const decider = hop.decision.rule;
   const before: RuleRef[] = [];
@@ -163,7 +173,7 @@ export function renderExplanation(x: Explanation): string {
     lines.push("", `${p.delivered ? "delivered" : "refused"}: ${pk.source} → ${pk.destination} ${what}, IPv${pk.family}, state ${pk.state}${p.viaVpn ? ", over the VPN" : ""}${alike}`);
     for (const h of p.hops) {
       const by = h.decidedBy === "default" ? "the default" : h.decidedBy === "rule" ? `${h.rule!.label}  ${h.rule!.text}` : `the always-there \`${h.rule!.text}\` rule`;
-      lines.push(`  ${h.host} ${h.hook}: ${h.verdict} by ${by}`);
+      lines.push(`  ${h.host} ${h.hook === "early" ? `early (XDP on ${h.device})` : h.hook}: ${h.verdict} by ${by}`);
       for (const r of h.passedOver) lines.push(`      passed over ${r.label}  ${r.text}`);
       if (h.morePassedOver > 0) lines.push(`      passed over ${h.morePassedOver} more`);
     }

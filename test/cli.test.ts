@@ -199,6 +199,32 @@ describe("wgpc check and usage", () => {
     expect(wgpc("explain-code", "E9999").code).toBe(2);
   });
 
+  it("explains a packet the hub's XDP program drops before its firewall sees it, and expectations see that drop too", () => {
+    const r = wgpc("explain", SEED, "10.0.123.66 -> client-b:ping");
+    expect(r.code).toBe(0);
+    const blocks = r.out.split("\n\n");
+    // over the VPN the hub's early drop takes it; on the physical network the hub is not on the path
+    expect(blocks).toContain(["refused: 10.0.123.66 → 192.168.4.3 icmp type 8, IPv4, state new", "  vpn-core early (XDP on eth0): drop by policy.wgp:46  drop from 10.0.123.66 early"].join("\n"));
+    expect(blocks.some((b) => b.startsWith("delivered: 10.0.123.66 → 10.0.123.4 icmp type 8"))).toBe(true);
+    const json = JSON.parse(wgpc("explain", SEED, "10.0.123.66 -> vpn-core:ping", "--format", "json").out);
+    expect(json.paths[0].hops).toEqual([
+      { host: "vpn-core", hook: "early", device: "eth0", family: 4, verdict: "drop", decidedBy: "rule", rule: { label: "policy.wgp:46", text: "drop from 10.0.123.66 early" }, passedOver: [], morePassedOver: 0 },
+    ]);
+    // an expectation that the early drop keeps the source out holds; the opposite names the drop
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "wgpc-early-"));
+    try {
+      const seed = fs.readFileSync(SEED, "utf8");
+      fs.writeFileSync(path.join(dir, "holds.wgp"), `${seed}expect 10.0.123.66 -> vpn-core:ping deny\n`);
+      expect(wgpc("test", path.join(dir, "holds.wgp")).code).toBe(0);
+      fs.writeFileSync(path.join(dir, "fails.wgp"), `${seed}expect 10.0.123.66 -> vpn-core:ping allow\n`);
+      const failed = wgpc("test", path.join(dir, "fails.wgp"));
+      expect(failed.code).toBe(1);
+      expect(failed.err).toContain("got deny at 10.0.123.66 → 10.0.123.2: `vpn-core` early drop on eth0 (drop by the rule at fails.wgp:46)");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("explains a question: per enforcement point, the deciding rule with its line and the rules passed over", () => {
     const r = wgpc("explain", SEED, "client-a -> client-b:1234/tcp");
     expect(r.code).toBe(0);

@@ -12,7 +12,8 @@ import type { CheckedExpect, CheckedPolicy, Machine, SourceAtom } from "../check
 import type { L4, PortProto } from "../net/services.js";
 import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 import { evaluate, type Decision, type Packet, type PacketProto } from "./evaluate.js";
-import type { HostIr } from "./types.js";
+import { earlyVerdict, IP_PROTOCOL } from "./early.js";
+import type { HostIr, IrRule } from "./types.js";
 
 interface Hop {
   readonly host: string;
@@ -120,9 +121,26 @@ function paths(policy: CheckedPolicy, fromVpn: boolean, saddr: bigint, dest: Mac
   return [[forward, { host: dest.name, hook: "input", packet: { ...base, saddr, daddr: to, iif: vpn.iface } }]];
 }
 
-function describe(host: string, hook: string, d: Decision): string {
+function describe(hop: Trace["hops"][number]): string {
+  const d = hop.decision;
   const by = d.rule ? (d.rule.origin.kind === "policy" ? `the rule at ${d.rule.origin.label}` : `the ${d.rule.origin.label} rule`) : "the default";
-  return `\`${host}\` ${hook} (${d.verdict} by ${by})`;
+  const where = hop.early ? `early drop on ${hop.early.iface}` : hop.hook;
+  return `\`${hop.host}\` ${where} (${d.verdict} by ${by})`;
+}
+
+// an IP protocol number no rule names, for packets of "other" protocols
+const OTHER_PROTOCOL = 253;
+
+/**
+ * The hub's XDP program sees a packet before its firewall does: the early
+ * drop that takes it, if any, on the interface it arrives by.
+ */
+function earlyDrop(host: HostIr, p: Packet): { iface: string; label: string } | undefined {
+  const program = p.iif === undefined ? undefined : host.early.find((x) => x.iface === p.iif);
+  if (!program) return undefined;
+  const proto = p.proto === "other" ? OTHER_PROTOCOL : IP_PROTOCOL[p.proto];
+  const v = earlyVerdict(program, { family: p.family, saddr: p.saddr, daddr: p.daddr, proto, l4: true, dport: p.dport, icmpType: p.icmpType });
+  return v.verdict === "drop" ? { iface: program.iface, label: program.rules[v.rule!]!.label } : undefined;
 }
 
 function destinations(policy: CheckedPolicy, e: CheckedExpect): { machine: Machine; address: Prefix; overlay: boolean }[] {
@@ -153,11 +171,20 @@ function sources(policy: CheckedPolicy, boundaries: readonly Prefix[], atoms: re
   return out;
 }
 
+const earlyRule = (label: string): IrRule => ({ match: {}, verdict: { kind: "drop" }, origin: { seq: -1, kind: "policy", label } });
+
 /** One path a packet of an expectation can take, and what each machine on it decided. */
 export interface Trace {
   readonly packet: Packet;
   readonly viaVpn: boolean;
-  readonly hops: readonly { readonly host: string; readonly hook: "input" | "forward"; readonly packet: Packet; readonly decision: Decision }[];
+  readonly hops: readonly {
+    readonly host: string;
+    readonly hook: "input" | "forward";
+    readonly packet: Packet;
+    readonly decision: Decision;
+    /** set when the hub's XDP program dropped the packet before this hook saw it */
+    readonly early?: { readonly iface: string; readonly label: string };
+  }[];
   /** every hop accepted */
   readonly delivered: boolean;
 }
@@ -174,7 +201,13 @@ export function* traces(policy: CheckedPolicy, hosts: readonly HostIr[], e: Chec
         const packet: Packet = { family, ct: e.state, ...l4, saddr: src.saddr, daddr: dest.address.bits };
         for (const path of paths(policy, src.fromVpn, src.saddr, dest.machine, dest.address, dest.overlay, { family, ct: e.state, ...l4 })) {
           if (e.iface !== undefined && path[path.length - 1]!.packet.iif !== e.iface) continue;
-          const hops = path.map((hop) => ({ ...hop, decision: evaluate(byName.get(hop.host)!, hop.hook, hop.packet) }));
+          const hops = path.map((hop) => {
+            const host = byName.get(hop.host)!;
+            const early = earlyDrop(host, hop.packet);
+            // the early drop decides as a rule would; it is no rule of the firewall's chains
+            const decision: Decision = early ? { verdict: "drop", rule: earlyRule(early.label) } : evaluate(host, hop.hook, hop.packet);
+            return early ? { ...hop, decision, early } : { ...hop, decision };
+          });
           yield { packet, viaVpn: src.fromVpn, hops, delivered: hops.every((h) => h.decision.verdict === "accept") };
         }
       }
@@ -193,11 +226,11 @@ function evaluateOne(policy: CheckedPolicy, hosts: readonly HostIr[], e: Checked
   for (const t of traces(policy, hosts, e)) {
     const what = describeFlow(t.packet);
     if (t.delivered) {
-      accepted ??= `${what}: ${t.hops.map((h) => describe(h.host, h.hook, h.decision)).join(", then ")}`;
+      accepted ??= `${what}: ${t.hops.map(describe).join(", then ")}`;
       if (wantAllow) return undefined;
     } else {
       const blocked = t.hops.find((h) => h.decision.verdict !== "accept")!;
-      refused ??= `${what}: ${describe(blocked.host, blocked.hook, blocked.decision)}`;
+      refused ??= `${what}: ${describe(blocked)}`;
     }
   }
   if (wantAllow) {
