@@ -139,6 +139,8 @@ export function lowerShaping(policy: CheckedPolicy, host: string, options: Shapi
       }
     }
     const plain: Leaf = { kind: "plain", qdisc: options.leafQdisc };
+    // a delay guarantees nothing: its class gets a small share, and may use up to the whole link
+    const delayShare = Math.max(MIN_RATE, Math.floor(link / 100));
     const minor = (i: number) => (FIRST_CLASS + i).toString(16);
     const classes: ShapeClass[] = [
       ...d.shapes.map((c, i): ShapeClass => {
@@ -158,8 +160,7 @@ export function lowerShaping(policy: CheckedPolicy, host: string, options: Shapi
       }),
       ...d.delays.map((c, i): ShapeClass => {
         const s = c.shaping as Extract<CheckedShaping, { kind: "delay" }>;
-        // a delay guarantees nothing: a small share, up to the whole link
-        const rate = Math.max(MIN_RATE, Math.floor(link / 100));
+        const rate = delayShare;
         return {
           minor: minor(d.shapes.length + i),
           label: c.label,
@@ -173,7 +174,9 @@ export function lowerShaping(policy: CheckedPolicy, host: string, options: Shapi
         };
       }),
     ];
-    const fallbackRate = Math.max(link - guaranteed, Math.floor(link / 100), MIN_RATE);
+    // the fallback gets what the shapes and the delays' small shares leave, so that the
+    // children's rates never add up to more than the link
+    const fallbackRate = Math.max(link - guaranteed - d.delays.length * delayShare, Math.floor(link / 100), MIN_RATE);
     result.push({
       device: d.device,
       redirectFrom: d.redirectFrom,
