@@ -138,6 +138,28 @@ describe("wgpc compile", () => {
     expect(snapshot(path.join(tmp, "home"))).toEqual({ "thesis.tex": "precious" });
   });
 
+  it("never replaces a directory whose manifest.json is not wgpc's, nor an output that holds files wgpc did not write", () => {
+    // a project that happens to have a manifest.json
+    fs.mkdirSync(path.join(tmp, "proj/src"), { recursive: true });
+    fs.writeFileSync(path.join(tmp, "proj/manifest.json"), '{"name":"my web app"}');
+    fs.writeFileSync(path.join(tmp, "proj/src/app.js"), "x");
+    const project = wgpc("compile", SEED, "-o", "proj");
+    expect(project.code).toBe(2);
+    expect(project.err).toContain("error[E0003]");
+    expect(snapshot(path.join(tmp, "proj"))).toEqual({ "manifest.json": '{"name":"my web app"}', "src/app.js": "x" });
+    // a real output with a note added by hand
+    expect(wgpc("compile", SEED, "-o", "out").code).toBe(0);
+    fs.writeFileSync(path.join(tmp, "out/client-b/notes.txt"), "keep me");
+    const before = snapshot(path.join(tmp, "out"));
+    const again = wgpc("compile", SEED, "-o", "out");
+    expect(again.code).toBe(2);
+    expect(again.err).toContain("it holds files that wgpc did not write (client-b/notes.txt)");
+    expect(snapshot(path.join(tmp, "out"))).toEqual(before);
+    // without the stray file, the output is replaced as before
+    fs.rmSync(path.join(tmp, "out/client-b/notes.txt"));
+    expect(wgpc("compile", SEED, "-o", "out").code).toBe(0);
+  });
+
   it("reads wgpc.toml next to the policy and reports a bad one with its position", () => {
     const policy = write("policy.wgp", "host web 192.0.2.1\nallow any -> web:22/tcp\n");
     write("wgpc.toml", 'output = "bundles"\ntargets = ["nftables"]\n');

@@ -33,19 +33,46 @@ export function buildManifest(inputs: readonly ManifestInput[], bundles: readonl
 
 export class OutputDirError extends Error {}
 
-function isReplaceable(dir: string): boolean {
-  if (!fs.existsSync(dir)) return true;
-  if (!fs.statSync(dir).isDirectory()) return false;
+/**
+ * Why `dir` may not be replaced, or undefined when it may: it is missing or
+ * empty, or it is a wgpc output and holds nothing but what its manifest
+ * lists. A stray file (notes kept beside a bundle, a project that happens
+ * to have a manifest.json) would be lost with the old output: refused.
+ */
+function notReplaceable(dir: string): string | undefined {
+  if (!fs.existsSync(dir)) return undefined;
+  if (!fs.statSync(dir).isDirectory()) return "it exists and is not a directory";
   const entries = fs.readdirSync(dir);
-  return entries.length === 0 || entries.includes("manifest.json");
+  if (entries.length === 0) return undefined;
+  const manifestPath = path.join(dir, "manifest.json");
+  let listed: Set<string>;
+  try {
+    const manifest = JSON.parse(fs.readFileSync(manifestPath, "utf8")) as Partial<Manifest>;
+    if (manifest.compiler?.name !== "wgpc" || !Array.isArray(manifest.outputs)) throw new Error("not a wgpc manifest");
+    listed = new Set(manifest.outputs.map((o) => String(o.path)));
+  } catch {
+    return "it exists and is not a wgpc output directory (no wgpc manifest.json); refusing to replace it";
+  }
+  const stray: string[] = [];
+  const walk = (relative: string) => {
+    for (const entry of fs.readdirSync(path.join(dir, relative), { withFileTypes: true })) {
+      const name = relative ? `${relative}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) walk(name);
+      else if (name !== "manifest.json" && !listed.has(name)) stray.push(name);
+    }
+  };
+  walk("");
+  if (stray.length > 0) {
+    return `it holds files that wgpc did not write (${stray.slice(0, 3).join(", ")}${stray.length > 3 ? ", …" : ""}); move them away or choose another directory`;
+  }
+  return undefined;
 }
 
 /** Writes the bundles under `dir`, replacing a previous wgpc output there. */
 export function writeBundles(dir: string, bundles: readonly HostBundle[], manifest: Manifest): void {
   const target = path.resolve(dir);
-  if (!isReplaceable(target)) {
-    throw new OutputDirError(`it exists and is not a wgpc output directory (no manifest.json); refusing to replace it`);
-  }
+  const refusal = notReplaceable(target);
+  if (refusal) throw new OutputDirError(refusal);
   const parent = path.dirname(target);
   fs.mkdirSync(parent, { recursive: true });
   const staging = fs.mkdtempSync(path.join(parent, `.${path.basename(target)}.new-`));

@@ -220,14 +220,14 @@ export function describeFlow(p: Packet): string {
 }
 
 function evaluateOne(policy: CheckedPolicy, hosts: readonly HostIr[], e: CheckedExpect): Diagnostic | undefined {
-  let accepted: string | undefined;
   let refused: string | undefined;
   const wantAllow = e.verdict === "allow";
   for (const t of traces(policy, hosts, e)) {
     const what = describeFlow(t.packet);
     if (t.delivered) {
-      accepted ??= `${what}: ${t.hops.map(describe).join(", then ")}`;
       if (wantAllow) return undefined;
+      // one packet through is enough to fail a deny: no need to look further
+      return diagnostic("expectation-failed", { expected: e.verdict, actual: "allow", where: `${what}: ${t.hops.map(describe).join(", then ")}` }, e.span);
     } else {
       const blocked = t.hops.find((h) => h.decision.verdict !== "accept")!;
       refused ??= `${what}: ${describe(blocked)}`;
@@ -236,7 +236,6 @@ function evaluateOne(policy: CheckedPolicy, hosts: readonly HostIr[], e: Checked
   if (wantAllow) {
     return diagnostic("expectation-failed", { expected: "allow", actual: "deny", where: refused ?? "no path reaches the destination" }, e.span);
   }
-  if (accepted) return diagnostic("expectation-failed", { expected: e.verdict, actual: "allow", where: accepted }, e.span);
   return undefined;
 }
 
