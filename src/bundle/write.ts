@@ -110,7 +110,15 @@ export function writeBundles(dir: string, bundles: readonly HostBundle[], manife
  * part: a temporary sibling is written and renamed over it. The file keeps
  * its permission bits.
  */
-export function writeFileAtomic(file: string, text: string): void {
+export function writeFileAtomic(path_: string, text: string): void {
+  // through a symbolic link to the file it names, so that the link stays a link
+  const file = fs.existsSync(path_) ? fs.realpathSync(path_) : path_;
+  // a file its owner made read-only is not rewritten behind their back
+  if (fs.existsSync(file)) {
+    fs.accessSync(file, fs.constants.W_OK);
+    // root passes the access check: the mode still says what the owner meant
+    if ((fs.statSync(file).mode & 0o222) === 0) throw Object.assign(new Error("read-only"), { code: "read-only" });
+  }
   const dir = path.dirname(file);
   const mode = fs.existsSync(file) ? fs.statSync(file).mode & 0o7777 : 0o644;
   const temp = path.join(dir, `.${path.basename(file)}.wgpc-${process.pid}-${Date.now()}`);

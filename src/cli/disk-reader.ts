@@ -20,8 +20,9 @@ export const STDLIB_DIR = findStdlib();
 // far beyond any policy; keeps a mistaken argument from filling memory
 const MAX_FILE_BYTES = 16 * 1024 * 1024;
 
-/** The text, and where the first byte that is not UTF-8 landed in it (if any). */
-function decode(bytes: Buffer): { text: string; invalidAt?: number } {
+/** The text, and where the first byte that is not UTF-8 landed in it (if any). A UTF-8 byte order mark is dropped. */
+function decode(raw: Buffer): { text: string; invalidAt?: number } {
+  const bytes = raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf ? raw.subarray(3) : raw;
   const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes);
   const again = Buffer.from(text, "utf8");
   if (again.equals(bytes)) return { text };
@@ -30,6 +31,27 @@ function decode(bytes: Buffer): { text: string; invalidAt?: number } {
   // back to the start of the character the first difference is in
   while (i > 0 && (bytes[i]! & 0xc0) === 0x80) i--;
   return { text, invalidAt: new TextDecoder().decode(bytes.subarray(0, i)).length };
+}
+
+/** Standard input as policy text, with the same limit and checks as a file. */
+export function readStdin(): { text: string; invalidAt?: number } | { error: string } {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const chunk = Buffer.alloc(1 << 16);
+  try {
+    for (;;) {
+      const n = fs.readSync(0, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      size += n;
+      if (size > MAX_FILE_BYTES) return { error: `it is larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB` };
+      chunks.push(Buffer.from(chunk.subarray(0, n)));
+    }
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EOF") return decode(Buffer.concat(chunks));
+    return { error: code === "EISDIR" ? "it is a directory" : code === "EAGAIN" ? "it is not ready to be read" : (e as Error).message };
+  }
+  return decode(Buffer.concat(chunks));
 }
 
 export const diskReader: FileReader = {

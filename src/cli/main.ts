@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { compile } from "../compile.js";
 import { explain, renderExplanation } from "../explain.js";
-import { diskReader, STDLIB_DIR } from "./disk-reader.js";
+import { diskReader, readStdin, STDLIB_DIR } from "./disk-reader.js";
 import { Sources } from "../syntax/source.js";
 import { backendNames, backends, findBackend } from "../backends/registry.js";
 import type { Backend } from "../backends/types.js";
@@ -333,7 +333,17 @@ function runFmt(args: string[], io: Io): number {
   }
   if (values.stdin) {
     if (positionals.length > 0 || values.check) return usageError(io, "`wgpc fmt --stdin` takes no files and no --check", TEXT);
-    const result = formatPolicyText(fs.readFileSync(0, "utf8"));
+    const input = readStdin();
+    if ("error" in input) {
+      report(io, new Sources(), [diagnostic("cannot-read-file", { path: "<stdin>", reason: input.error })], TEXT);
+      return EXIT.usage;
+    }
+    if (input.invalidAt !== undefined) {
+      const sources = new Sources();
+      report(io, sources, [diagnostic("not-text", {}, { file: sources.add("<stdin>", input.text), start: input.invalidAt, end: input.invalidAt + 1 })], TEXT);
+      return EXIT.policy;
+    }
+    const result = formatPolicyText(input.text);
     if (!result.ok) {
       const sources = new Sources();
       sources.add("<stdin>", result.text);

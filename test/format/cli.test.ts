@@ -87,6 +87,34 @@ describe("wgpc fmt", () => {
     expect(run(prettier, ["--plugin", PLUGIN, untidy]).out).toBe(TIDY);
   });
 
+  it("formats through a symbolic link into the file it names, and leaves a read-only file alone", () => {
+    const file = write("p.wgp", UNTIDY);
+    fs.symlinkSync("p.wgp", path.join(tmp, "link.wgp"));
+    expect(wgpc(["fmt", path.join(tmp, "link.wgp")]).code).toBe(0);
+    expect(fs.lstatSync(path.join(tmp, "link.wgp")).isSymbolicLink()).toBe(true);
+    expect(fs.readFileSync(file, "utf8")).toBe(TIDY);
+    const readOnly = write("ro.wgp", UNTIDY);
+    fs.chmodSync(readOnly, 0o444);
+    const r = wgpc(["fmt", readOnly]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("error[E0003]: cannot write");
+    expect(fs.readFileSync(readOnly, "utf8")).toBe(UNTIDY);
+  });
+
+  it("takes a UTF-8 byte order mark from a file or stdin, and refuses a directory or endless stdin with a diagnostic", () => {
+    const file = path.join(tmp, "bom.wgp");
+    fs.writeFileSync(file, `\ufeff${UNTIDY}`);
+    expect(wgpc(["fmt", file]).code).toBe(0);
+    expect(fs.readFileSync(file, "utf8")).toBe(TIDY);
+    expect(wgpc(["fmt", "--stdin"], `\ufeff${UNTIDY}`).out).toBe(TIDY);
+    const dir = spawnSync("sh", ["-c", `node ${CLI} fmt --stdin < ${tmp}`], { encoding: "utf8" });
+    expect(dir.status).toBe(2);
+    expect(dir.stderr).toContain("cannot read `<stdin>`: it is a directory");
+    const endless = spawnSync("sh", ["-c", `node ${CLI} fmt --stdin < /dev/zero`], { encoding: "utf8", timeout: 30_000 });
+    expect(endless.status).toBe(2);
+    expect(endless.stderr).toContain("it is larger than 16 MiB");
+  });
+
   it("has a help entry", () => {
     expect(wgpc(["--help"]).out).toContain("fmt FILE...");
     expect(wgpc(["fmt", "--help"])).toMatchObject({ code: 0 });
