@@ -4,7 +4,7 @@
 // The always-there rules make the first two hold unless an early drop (XDP,
 // before the firewall) cuts them; the third is a safety net over the IR.
 import type { CheckedPolicy } from "../check/model.js";
-import { formatPrefix, prefixesOverlap, type Family, type Prefix } from "../net/address.js";
+import { containsAddress, formatBits, formatPrefix, parseAddress, prefixesOverlap, type Family, type Prefix } from "../net/address.js";
 import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
 import { evaluate, type Packet } from "../ir/evaluate.js";
 import { earlyVerdict, IP_PROTOCOL, type EarlyPacket } from "../ir/early.js";
@@ -46,7 +46,8 @@ export function essentialTraffic(policy: CheckedPolicy, hosts: readonly HostIr[]
     }
     const vpn = policy.vpn;
     if (vpn && vpn.hub === host.name) {
-      for (const peer of vpn.members.filter((m) => m.role === "peer")) {
+      const peers = vpn.members.filter((m) => m.role === "peer");
+      for (const peer of peers) {
         for (const from of policy.machines.get(peer.name)?.physical ?? []) {
           const to = firstOf(machine.physical, from.family);
           if (!to) continue;
@@ -55,10 +56,39 @@ export function essentialTraffic(policy: CheckedPolicy, hosts: readonly HostIr[]
           });
         }
       }
+      // peers without a known address (laptops on the road) come from anywhere: from an
+      // address the policy names nowhere, the port must be open
+      const roaming = peers.filter((p) => (policy.machines.get(p.name)?.physical ?? []).length === 0).map((p) => `\`${p.name}\``);
+      for (const to of roaming.length > 0 ? machine.physical : []) {
+        const from = unnamedAddress(policy, to.family);
+        if (from === undefined) continue;
+        probe(`WireGuard (udp/${vpn.listenPort}) from ${roaming.join(", ")}, which may come from any address (e.g. ${formatBits(to.family, from)})`, "wireguard", {
+          family: to.family, iif: iface, saddr: from, daddr: to.bits, proto: "udp", dport: vpn.listenPort, ct: "new",
+        });
+      }
     }
     out.push(...spoofableOverlaySources(policy, host));
   }
   return out;
+}
+
+const SOMEWHERE: Record<Family, readonly string[]> = {
+  4: ["203.0.113.77", "198.51.100.77", "192.0.2.77", "100.64.7.7", "198.18.7.7", "11.7.7.7", "45.7.7.7"],
+  6: ["2001:db8:ffff:ffff::77", "2001:db8:7777::7", "2a00:7777::7", "fd77:7777::7"],
+};
+
+/** An address of the family that no prefix of the policy contains: "somewhere else on the internet". */
+function unnamedAddress(policy: CheckedPolicy, family: Family): bigint | undefined {
+  const named: Prefix[] = [...(policy.vpn?.networks ?? [])];
+  for (const m of policy.machines.values()) named.push(...m.physical, ...m.overlay);
+  for (const r of [...policy.rules, ...policy.earlyDrops]) {
+    for (const s of r.sources) if (s.kind === "prefix") named.push(s.prefix);
+  }
+  for (const text of SOMEWHERE[family]) {
+    const parsed = parseAddress(text);
+    if (parsed.ok && !named.some((p) => containsAddress(p, family, parsed.bits))) return parsed.bits;
+  }
+  return undefined;
 }
 
 /** An accepting rule whose sources include overlay addresses must also require the VPN interface. */

@@ -144,6 +144,15 @@ describe("definitions, families, essentials", () => {
     expect(rendered(r)).toContain("policy.wgp:9:1: error[E0627]");
   });
 
+  it("refuses an early drop from anywhere that cuts off peers without a known address (on the road)", () => {
+    const roaming = hub.replace("host a 10.0.0.2 on eth0\n", "");
+    const r = compileText(`${roaming}drop from any early\n`);
+    const d = r.diagnostics.filter((x) => x.code === "E0627");
+    expect(d.map((x) => x.message)).toEqual(["WireGuard (udp/51820) from `a`, which may come from any address (e.g. 203.0.113.77) to `gw` is dropped by this early drop (XDP on `eth0`)"]);
+    // a blocklist is not a cut: the peer may come from elsewhere
+    expect(codes(`${roaming}drop from 198.51.100.0/24 early\n`)).toEqual([]);
+  });
+
   it("accepts it when acknowledged, and refuses an unknown acknowledgement", () => {
     expect(codes(`${hub}drop from 10.0.0.0/24 early acknowledge wireguard\n`)).toEqual([]);
     expect(codes(`${hub}drop from 10.0.0.0/24 early acknowledge wirguard\n`)).toEqual(["E0607"]);
