@@ -6,7 +6,9 @@
 // Why this keeps first-match meaning: within a block of neighbouring rules
 // with one verdict, which rule matches first does not matter, only whether
 // one does; and no rule ever moves out of its block, past a rule with
-// another verdict.
+// another verdict. Then neighbouring items of one shape with different
+// verdicts become one verdict map, their elements cut apart in rule order
+// so that each packet finds the element of the rule that matched it first.
 import { containsAddress, familyWidth, normalisePrefixes, prefixContains, subtractPrefix, type Family, type Prefix } from "../net/address.js";
 import { normalisePortRanges, type PortProto, type PortRange } from "../net/services.js";
 import { matches, type Packet } from "./evaluate.js";
