@@ -274,7 +274,8 @@ const MEET_ORDER: readonly Dimension[] = ["saddr", "key", "daddr", "proto", "iif
  * them in one dimension); only the rest needs the exact difference.
  */
 export function regionCovered(region: Region, by: Region): boolean {
-  if (region.every((t) => by.some((m) => DIMENSIONS.every((d) => withinNormalised(t[d], normalise([...m[d]])))))) return true;
+  // (a box's intervals are already normalised; were two touching, this only sends the answer to the exact path)
+  if (region.every((t) => by.some((m) => DIMENSIONS.every((d) => withinNormalised(t[d], m[d]))))) return true;
   const hull = Object.fromEntries(DIMENSIONS.map((d) => [d, normalise(by.flatMap((m) => m[d]))])) as Record<Dimension, Intervals>;
   if (region.some((t) => DIMENSIONS.some((d) => !withinNormalised(t[d], hull[d])))) return false;
   let rest: Box[] = [...region];

@@ -3,6 +3,7 @@
 import { createHash } from "node:crypto";
 import type { Artifact } from "../backends/types.js";
 import type { HostBundle } from "../compile.js";
+import { IPSET_SUFFIX as N } from "../backends/iptables/emit.js";
 
 const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest("hex");
 
@@ -43,7 +44,7 @@ function applyScript(host: string, paths: ReadonlySet<string>, isHub: boolean, i
           "    ipsets_load",
           '    made=""',
           "    for s in $(ipset_names); do",
-          '      if ipset list -n "$s" >/dev/null 2>&1; then ipset destroy "$s-n"; else ipset rename "$s-n" "$s"; made="$made $s"; fi',
+          `      if ipset list -n "$s" >/dev/null 2>&1; then ipset destroy "$s${N}"; else ipset rename "$s${N}" "$s"; made="$made $s"; fi`,
           "    done",
           "    status=0",
           "    { iptables-restore --test iptables.rules && ip6tables-restore --test ip6tables.rules; } || status=$?",
@@ -65,7 +66,7 @@ function applyScript(host: string, paths: ReadonlySet<string>, isHub: boolean, i
           "  # the sets first, filled under temporary names and swapped in whole: a rule never sees one missing or half filled",
           "  ipsets_load",
           "  for s in $(ipset_names); do",
-          '    if ipset list -n "$s" >/dev/null 2>&1; then ipset swap "$s-n" "$s"; ipset destroy "$s-n"; else ipset rename "$s-n" "$s"; fi',
+          `    if ipset list -n "$s" >/dev/null 2>&1; then ipset swap "$s${N}" "$s"; ipset destroy "$s${N}"; else ipset rename "$s${N}" "$s"; fi`,
           "  done",
         ]
       : []),
@@ -103,10 +104,10 @@ function applyScript(host: string, paths: ReadonlySet<string>, isHub: boolean, i
 
 // shell functions for bundles with an ipset.rules file
 const IPSET_FUNCTIONS = [
-  "# the sets ipset.rules makes (under the name with -n appended)",
-  "ipset_names() { sed -n 's/^create \\(wgpc-[^ ]*\\)-n .*/\\1/p' ipset.rules; }",
+  `# the sets ipset.rules makes (under the name with ${N} appended)`,
+  `ipset_names() { sed -n 's/^create \\(wgpc-[^ ]*\\)${N} .*/\\1/p' ipset.rules; }`,
   "ipsets_load() {",
-  '  for s in $(ipset_names); do ipset destroy "$s-n" 2>/dev/null || true; done',
+  `  for s in $(ipset_names); do ipset destroy "$s${N}" 2>/dev/null || true; done`,
   "  ipset restore < ipset.rules",
   "}",
 ];

@@ -319,6 +319,10 @@ function runExplain(args: string[], io: Io): number {
   return EXIT.ok;
 }
 
+/** Input that is not UTF-8, positioned at the first byte that is not. */
+const notText = (sources: Sources, name: string, text: string, at: number) =>
+  diagnostic("not-text", {}, { file: sources.add(name, text), start: at, end: at + 1 });
+
 /** `wgpc fmt`: the formatter over files, or stdin to stdout. */
 function runFmt(args: string[], io: Io): number {
   const { values, positionals } = parseArgs({
@@ -340,7 +344,7 @@ function runFmt(args: string[], io: Io): number {
     }
     if (input.invalidAt !== undefined) {
       const sources = new Sources();
-      report(io, sources, [diagnostic("not-text", {}, { file: sources.add("<stdin>", input.text), start: input.invalidAt, end: input.invalidAt + 1 })], TEXT);
+      report(io, sources, [notText(sources, "<stdin>", input.text, input.invalidAt)], TEXT);
       return EXIT.policy;
     }
     const result = formatPolicyText(input.text);
@@ -364,7 +368,7 @@ function runFmt(args: string[], io: Io): number {
       continue;
     }
     if (read.invalidAt !== undefined) {
-      report(io, sources, [diagnostic("not-text", {}, { file: sources.add(file, read.text), start: read.invalidAt, end: read.invalidAt + 1 })], TEXT);
+      report(io, sources, [notText(sources, file, read.text, read.invalidAt)], TEXT);
       if (code === EXIT.ok) code = EXIT.policy;
       continue;
     }

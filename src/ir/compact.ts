@@ -12,7 +12,7 @@
 import { containsAddress, familyWidth, normalisePrefixes, prefixContains, subtractPrefix, type Family, type Prefix } from "../net/address.js";
 import { normalisePortRanges, type PortProto, type PortRange } from "../net/services.js";
 import { matches, type Packet } from "./evaluate.js";
-import { matchKey } from "./passes.js";
+import { matchKey, verdictKey } from "./passes.js";
 import type { IrRule, Match, Verdict } from "./types.js";
 
 export type KeyAddress = "saddr" | "daddr";
@@ -56,7 +56,6 @@ export const MIN_RUN = 4;
 /** Elements of maps above this many are not made: cutting them apart grows with the square. */
 export const MAX_MAP_ELEMENTS = 2000;
 
-export const verdictKey = (v: Verdict) => (v.kind === "reject" ? `reject:${v.with}` : v.kind);
 
 /** The distinct verdicts of a lookup: one for a set, several for a map. */
 export function lookupVerdicts(lookup: Lookup): Verdict[] {

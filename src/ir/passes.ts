@@ -1,7 +1,7 @@
 // Small IR passes shared by the lowering: merging matches that differ in one
 // address set only, and dropping rules that repeat an earlier one.
 import { formatPrefix, normalisePrefixes, type Prefix } from "../net/address.js";
-import type { IrRule, Match } from "./types.js";
+import type { IrRule, Match, Verdict } from "./types.js";
 
 // lists are shared among machines (see lower.ts): each is spelled once
 const keys = new WeakMap<readonly Prefix[], string>();
@@ -48,7 +48,8 @@ export function mergeMatchesBy(matches: readonly Match[], field: "saddr" | "dadd
   });
 }
 
-const verdictKey = (r: IrRule) => (r.verdict.kind === "reject" ? `reject:${r.verdict.with}` : r.verdict.kind);
+/** A stable text key for a verdict: equal keys mean equal verdicts. */
+export const verdictKey = (v: Verdict): string => (v.kind === "reject" ? `reject:${v.with}` : v.kind);
 
 /**
  * A rule equal to an earlier one can never decide a packet: it is set aside
@@ -59,7 +60,7 @@ export function splitRepeatedRules(rules: readonly IrRule[]): { kept: IrRule[]; 
   const kept: IrRule[] = [];
   const repeats: IrRule[] = [];
   for (const r of rules) {
-    const key = `${matchKey(r.match)}=>${verdictKey(r)}`;
+    const key = `${matchKey(r.match)}=>${verdictKey(r.verdict)}`;
     (seen.has(key) ? repeats : kept).push(r);
     seen.add(key);
   }

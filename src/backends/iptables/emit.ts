@@ -3,9 +3,10 @@
 // restore file with the sets they use. iptables has no address sets of its
 // own: compacted lookups and long address lists become ipsets, so the
 // kernel does one hash lookup where it would walk one rule per element.
-import { formatPrefix, formatPrefixShort, type Family, type Prefix } from "../../net/address.js";
+import { familyWidth, formatPrefix, formatPrefixShort, type Family, type Prefix } from "../../net/address.js";
 import type { L4, PortRange } from "../../net/services.js";
-import { compactRules, lookupVerdicts, verdictKey, type Lookup } from "../../ir/compact.js";
+import { compactRules, lookupVerdicts, type Lookup } from "../../ir/compact.js";
+import { verdictKey } from "../../ir/passes.js";
 import type { Chain, FamilyIr, HostIr, IrRule, Verdict } from "../../ir/types.js";
 import type { Artifact, Backend, EmitContext } from "../types.js";
 import { chunkByWeight, lookupComment, portText, quoted, ruleComment } from "../shared/text.js";
@@ -58,7 +59,7 @@ function netMembers(prefixes: readonly Prefix[]): readonly string[] {
 /** hash:net takes prefix lengths from 1: the whole space is its two halves. */
 function ipsetPrefixes(p: Prefix): Prefix[] {
   if (p.length > 0) return [p];
-  const width = p.family === 4 ? 32 : 128;
+  const width = familyWidth(p.family);
   return [
     { family: p.family, bits: 0n, length: 1 },
     { family: p.family, bits: 1n << BigInt(width - 1), length: 1 },
@@ -161,9 +162,9 @@ function lookupLines(chain: string, lookup: Lookup, plan: SetPlan): string[] {
   for (const verdict of lookupVerdicts(lookup)) {
     const mine = inSet.filter((e) => verdictKey(e.verdict) === verdictKey(verdict));
     if (mine.length === 0) continue;
-    const members = mine.flatMap((e) =>
-      ipsetPrefixes(e.address).map((a) => (e.ports ? `${formatPrefixShort(a)},${lookup.portProto}:${portText(e.ports, "-")}` : formatPrefixShort(a))),
-    );
+    const members = lookup.portProto
+      ? mine.flatMap((e) => ipsetPrefixes(e.address).map((a) => `${formatPrefixShort(a)},${lookup.portProto}:${portText(e.ports!, "-")}`))
+      : netMembers(mine.map((e) => e.address));
     const name = plan.add(lookup.portProto ? "hash:net,port" : "hash:net", members);
     const rule: IrRule = { match: lookup.common, verdict, origin };
     lines.push(...ruleLines(chain, rule, lookup.family, plan, `-m set --match-set ${name} ${direction}${lookup.portProto ? ",dst" : ""}`, comment));

@@ -153,7 +153,7 @@ const sharedKey = (rule: IrRule, family: Family) => (namesFamily(rule.match) ? u
  * have, unchanged, once.
  */
 export function mergeFamilies(v4: readonly IrRule[], v6: readonly IrRule[]): string[] {
-  return mergeItems(v4.map(asItem), v6.map(asItem), new SetNamer("unused")).lines;
+  return mergeItems(v4.map(asItem), v6.map(asItem), new SetNamer("unused"));
 }
 
 const asItem = (rule: IrRule): CompactItem => ({ kind: "rule", rule });
@@ -177,7 +177,7 @@ class SetNamer {
  * the order within a family matters) and printing a rule that both families
  * have, unchanged, once. A lookup is always of one family.
  */
-function mergeItems(v4: readonly CompactItem[], v6: readonly CompactItem[], namer: SetNamer): { lines: string[] } {
+function mergeItems(v4: readonly CompactItem[], v6: readonly CompactItem[], namer: SetNamer): string[] {
   const lines: string[] = [];
   const emitted = new Set<string>();
   const push = (line: string) => {
@@ -201,7 +201,7 @@ function mergeItems(v4: readonly CompactItem[], v6: readonly CompactItem[], name
     for (const item of group4) print(item, 4, shared6);
     for (const item of group6) print(item, 6, shared4);
   }
-  return { lines };
+  return lines;
 }
 
 /** The hook's base chain and one chain per section, after the named sets they look up. */
@@ -215,7 +215,7 @@ function chainBlocks(pick: (family: Family) => Chain, compact: boolean): string[
     const name = `${c4.hook}_${section.name}`;
     const namer = new SetNamer(name);
     const items = (rules: readonly IrRule[], family: Family) => (compact ? compactRules(rules, family) : rules.map(asItem));
-    const { lines } = mergeItems(items(section.rules, 4), items(c6.sections[index]?.rules ?? [], 6), namer);
+    const lines = mergeItems(items(section.rules, 4), items(c6.sections[index]?.rules ?? [], 6), namer);
     if (lines.length === 0) return;
     sets.push(...namer.sets);
     base.push(`jump ${name}`);
