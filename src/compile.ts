@@ -14,6 +14,7 @@ import type { Artifact, Backend } from "./backends/types.js";
 import { diagnostic, hasErrors, type Diagnostic } from "./diagnostics/diagnostic.js";
 import { VERSION } from "./version.js";
 import { withApplyScript } from "./bundle/apply-script.js";
+import { IR_FILE, inputIrText } from "./ir/serialize.js";
 
 export interface HostBundle {
   readonly host: string;
@@ -94,7 +95,11 @@ export function compile(paths: readonly string[], reader: FileReader, stdlibDir:
   const context = { version: VERSION, compact: options.compact };
   const bundles = timed("emit", () =>
     selected.map((host) =>
-      withApplyScript({ host: host.name, artifacts: options.targets.flatMap((b) => b.emit(host, context)) }, policy.vpn?.hub === host.name),
+      withApplyScript(
+        // ir.json: what wgpc apply's lockout check evaluates on the machine
+        { host: host.name, artifacts: [...options.targets.flatMap((b) => b.emit(host, context)), { path: IR_FILE, text: inputIrText(host) }] },
+        policy.vpn?.hub === host.name,
+      ),
     ),
   );
   return { sources, diagnostics, policy, hosts, bundles, timings };

@@ -19,6 +19,8 @@ import { buildManifest, OutputDirError, writeBundles, writeFileAtomic } from "..
 import { formatPolicyText } from "../format/format.js";
 import { loadConfig, type Config } from "./config.js";
 import { VERSION } from "../version.js";
+import { ANSIBLE_DIR, ansibleBundle } from "../deploy/ansible.js";
+import { runApply, runDiff, DEPLOY_HELP } from "./deploy.js";
 
 export const EXIT = { ok: 0, policy: 1, usage: 2, internal: 3 } as const;
 
@@ -34,6 +36,7 @@ const OUTPUT_OPTIONS = `  --strict            warnings fail the command (exit 1)
                       on success`;
 
 const HELP: Record<string, string> = {
+  ...DEPLOY_HELP,
   main: `wgpc ${VERSION}: the WireGuard policy compiler
 
 usage: wgpc <command> [options]
@@ -46,6 +49,8 @@ commands:
                     what the policy does with that traffic, machine by machine
   explain-code CODE what a diagnostic code means (also: wgpc explain --code CODE)
   fmt FILE...       format policy files in place (--check, --stdin)
+  apply DIR/HOST    on the machine, as root: apply its bundle, roll back unless confirmed
+  diff DIR/HOST     on the machine: the live kernel state against its bundle (exit 1: drift)
 
 options:
   -h, --help        show help (also: wgpc <command> --help)
@@ -65,6 +70,8 @@ DIR stays as it was.
   -o, --output DIR    output directory (default: wgpc.toml's output, else ./out)
   --host NAME         only this machine (repeatable)
   --target LIST       comma-separated backends (default: all): ${backendNames().join(", ")}
+  --emit ansible      also write DIR/ansible/: an inventory and a playbook
+                      that roll the bundles out (see README, "Deploy to a fleet")
   --format FMT        diagnostics as text (default) or json on stderr, or as
                       a SARIF 2.1.0 log on stdout (the "wrote" lines then go
                       to stderr), e.g. --format sarif > wgpc.sarif; the log
@@ -189,6 +196,7 @@ function runCompile(args: string[], io: Io, write: boolean): number {
       output: { type: "string", short: "o" },
       host: { type: "string", multiple: true },
       target: { type: "string" },
+      emit: { type: "string", multiple: true },
       format: { type: "string", default: "text" },
       strict: { type: "boolean", default: false },
       quiet: { type: "boolean", short: "q", default: false },
@@ -203,9 +211,11 @@ function runCompile(args: string[], io: Io, write: boolean): number {
   if (!isFormat(format)) return usageError(io, `unknown format \`${format}\` (${FORMATS.join(", ")})`, TEXT);
   const output: Output = { format, quiet: values.quiet ?? false, strict: values.strict ?? false };
   if (positionals.length === 0) return usageError(io, `\`wgpc ${command}\` needs at least one policy file`, output);
-  if (!write && (values.output || values.host || values.target)) {
-    return usageError(io, "`wgpc check` writes nothing and takes no -o, --host or --target", output);
+  if (!write && (values.output || values.host || values.target || values.emit)) {
+    return usageError(io, "`wgpc check` writes nothing and takes no -o, --host, --target or --emit", output);
   }
+  const extra = new Set((values.emit ?? []).flatMap((e) => e.split(",")).map((e) => e.trim()).filter(Boolean));
+  for (const e of extra) if (e !== "ansible") return usageError(io, `unknown --emit \`${e}\` (known: ansible)`, output);
 
   const config: Config | { diagnostics: Diagnostic[]; sources: Sources } = loadConfig(path.dirname(positionals[0]!));
   if ("diagnostics" in config) {
@@ -240,6 +250,11 @@ function runCompile(args: string[], io: Io, write: boolean): number {
     return EXIT.ok;
   }
   const outputDir = values.output ?? config.output ?? "out";
+  const written = [...result.bundles];
+  if (extra.has("ansible")) {
+    if (result.policy!.machines.has(ANSIBLE_DIR)) return usageError(io, `a machine is called \`${ANSIBLE_DIR}\`, the directory --emit ansible writes: rename it`, output);
+    written.push(ansibleBundle(result.policy!, result.bundles));
+  }
   // inputs are named from the output directory, so the manifest does not
   // depend on where wgpc ran; the stdlib by its own name
   const inputs = result.sources.all().map((s) => {
@@ -249,7 +264,7 @@ function runCompile(args: string[], io: Io, write: boolean): number {
     return { path: name, text: s.text };
   });
   try {
-    writeBundles(outputDir, result.bundles, buildManifest(inputs, result.bundles));
+    writeBundles(outputDir, written, buildManifest(inputs, written));
   } catch (e) {
     const reason = e instanceof OutputDirError ? e.message : ((e as NodeJS.ErrnoException).code ?? (e as Error).message);
     // one report, so --format json and sarif stay one document
@@ -257,7 +272,7 @@ function runCompile(args: string[], io: Io, write: boolean): number {
     return EXIT.usage;
   }
   report(io, result.sources, result.diagnostics, output);
-  for (const b of result.bundles) {
+  for (const b of written) {
     say(io, output, `wrote ${path.join(outputDir, b.host)}/: ${b.artifacts.map((a) => a.path).join(", ")}`);
   }
   say(io, output, `wrote ${path.join(outputDir, "manifest.json")} (${count(result.bundles.length, "host")}, targets: ${targets.map((t) => t.name).join(", ")}${held})`);
@@ -438,6 +453,10 @@ export function main(argv: string[], io: Io): number {
         return explainCode(rest, io);
       case "fmt":
         return runFmt(rest, io);
+      case "apply":
+        return runApply(rest, io, report);
+      case "diff":
+        return runDiff(rest, io, report);
       default:
         return usageError(io, `unknown command \`${command}\``, TEXT);
     }

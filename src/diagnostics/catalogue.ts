@@ -369,6 +369,40 @@ export const catalogue = {
     "The XDP program keeps one bit per rule; each protocol and port range of a `drop … early` is one rule. Put more addresses into one rule (a group) instead of more rules.",
   ),
 
+  // --- deploy: wgpc apply and wgpc diff on a machine ---
+  "bundle-not-verified": entry<{ dir: string; reason: string }>(
+    "E1001", "error", (p) => `\`${p.dir}\` is not a bundle wgpc can apply: ${p.reason}`,
+    "`wgpc apply` and `wgpc diff` take one host's directory of a `wgpc compile` output; every file must match its SHA256SUMS (and manifest.json beside it, when there is one). Nothing was changed.",
+  ),
+  "would-lock-out": entry<{ client: string; server: string; port: number; decided: string }>(
+    "E1002", "error", (p) => `applying would cut this SSH session off: a new connection from ${p.client} to ${p.server} port ${p.port}/tcp ${p.decided}`,
+    "`wgpc apply` run from an SSH session asks the reference semantics whether the new policy still lets that session's source open a new connection to the SSH port it came in on; it refuses the bundle otherwise (nothing was changed). Allow the source in the policy, or apply with --force and a confirmation timeout.",
+  ),
+  "apply-failed": entry<{ step: string; detail: string }>(
+    "E1003", "error", (p) => `${p.step} failed: ${p.detail}`,
+    "A step of `wgpc apply` failed half-way; wgpc restored the state it saved before applying and said whether the restore was exact.",
+  ),
+  "not-confirmed": entry<{ seconds: number }>(
+    "E1004", "error", (p) => `not confirmed within ${p.seconds} s: the previous state was restored`,
+    "`wgpc apply` waits for `wgpc apply --confirm` (or a `y` on its terminal) and puts back what it saved when nobody confirms in time, as when the new rules cut the admin off.",
+  ),
+  "nothing-pending": entry<{ stateDir: string }>(
+    "E1005", "error", (p) => `no \`wgpc apply\` is waiting for confirmation (state in \`${p.stateDir}\`)`,
+    "`wgpc apply --confirm` confirms an apply that is still waiting; there is none (it was confirmed, timed out, or never started with this --state-dir).",
+  ),
+  "apply-in-progress": entry<{ pid: number }>(
+    "E1006", "error", (p) => `another \`wgpc apply\` (pid ${p.pid}) is waiting for confirmation`,
+    "One apply at a time per machine: confirm the waiting one (`wgpc apply --confirm`) or let it time out before applying again.",
+  ),
+  "restore-inexact": entry<{ detail: string }>(
+    "E1007", "error", (p) => `the previous state was restored, but not exactly: ${p.detail}`,
+    "After a rollback wgpc reads the kernel state back and compares it with what it saved; this says which datapath differs (for example a qdisc that was not made by wgpc and cannot be rebuilt).",
+  ),
+  "no-ssh-check": entry<{ reason: string }>(
+    "E1008", "error", (p) => `cannot check that this SSH session survives: ${p.reason}`,
+    "From an SSH session `wgpc apply` must be able to evaluate the bundle's ir.json for the session's source; without it, apply with --force.",
+  ),
+
   "internal-error": entry<{ detail: string }>(
     "E0901", "error", (p) => `internal error: ${p.detail}`,
     "wgpc hit a bug. Nothing was written. Please report it with the policy that caused it.",

@@ -1,0 +1,59 @@
+// One host's bundle directory on the machine: verified against its
+// SHA256SUMS (and the manifest.json beside it, when it was copied along)
+// before anything reads it.
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+export class BundleError extends Error {}
+
+export interface VerifiedBundle {
+  readonly dir: string;
+  /** the SHA-256 of its SHA256SUMS: names this bundle */
+  readonly id: string;
+  readonly files: ReadonlyMap<string, string>;
+  readonly has: (file: string) => boolean;
+  readonly read: (file: string) => string;
+}
+
+const sha256 = (data: Buffer | string) => createHash("sha256").update(data).digest("hex");
+
+export function verifyBundle(dirArg: string): VerifiedBundle {
+  const dir = path.resolve(dirArg);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new BundleError("it is not a directory");
+  const sumsFile = path.join(dir, "SHA256SUMS");
+  if (!fs.existsSync(sumsFile)) throw new BundleError("it has no SHA256SUMS (give one host's directory of a `wgpc compile` output)");
+  const sums = fs.readFileSync(sumsFile, "utf8");
+  const files = new Map<string, string>();
+  for (const line of sums.split("\n").filter(Boolean)) {
+    const m = line.match(/^([0-9a-f]{64}) {2}(.+)$/);
+    if (!m || m[2]!.split("/").includes("..") || path.isAbsolute(m[2]!)) throw new BundleError(`SHA256SUMS has a line wgpc did not write: ${line.slice(0, 80)}`);
+    const file = path.join(dir, m[2]!);
+    if (!fs.existsSync(file)) throw new BundleError(`${m[2]} is missing`);
+    if (sha256(fs.readFileSync(file)) !== m[1]) throw new BundleError(`${m[2]} differs from SHA256SUMS`);
+    files.set(m[2]!, m[1]!);
+  }
+  if (!files.has("apply.sh")) throw new BundleError("SHA256SUMS does not list apply.sh");
+  // the manifest of the whole compile, when the host's directory still sits in it
+  const manifestFile = path.join(path.dirname(dir), "manifest.json");
+  if (fs.existsSync(manifestFile)) {
+    let outputs: { path: string; host: string; sha256: string }[] = [];
+    try {
+      outputs = (JSON.parse(fs.readFileSync(manifestFile, "utf8")) as { outputs?: typeof outputs }).outputs ?? [];
+    } catch {
+      throw new BundleError("the manifest.json beside it is not JSON");
+    }
+    for (const o of outputs.filter((o) => o.path.startsWith(`${path.basename(dir)}/`))) {
+      const file = o.path.slice(path.basename(dir).length + 1);
+      const have = file === "SHA256SUMS" ? sha256(sums) : files.get(file);
+      if (have !== o.sha256) throw new BundleError(`${file} differs from manifest.json`);
+    }
+  }
+  return {
+    dir,
+    id: sha256(sums),
+    files,
+    has: (file) => files.has(file),
+    read: (file) => fs.readFileSync(path.join(dir, file), "utf8"),
+  };
+}

@@ -1,0 +1,67 @@
+// `wgpc diff`: the live kernel state against a host's bundle, per datapath.
+// The firewall is compared with the bundle's own files in the form the
+// tools print back; tc and XDP, whose printed form is the kernel's own,
+// with what the kernel held when `wgpc apply` kept this very bundle.
+import { IPSET_SUFFIX } from "../backends/iptables/emit.js";
+import { verifyBundle, type VerifiedBundle } from "./bundle.js";
+import { readApplied, xdpHash, type Firewall } from "./apply.js";
+import { readIpsets, readIptables, readNft, readState } from "./live.js";
+import { ipsetMembers, lineDifference, nftTableForm, restoreForm } from "./normalise.js";
+
+export interface Drift {
+  readonly datapath: string;
+  readonly detail: string;
+}
+
+function textDrift(datapath: string, want: string, have: string): Drift[] {
+  if (want === have) return [];
+  const { missing, extra } = lineDifference(want, have);
+  const parts = [...missing.map((l) => `missing: ${l}`), ...extra.map((l) => `not in the bundle: ${l}`)];
+  return [{ datapath, detail: parts.length > 0 ? parts.join("\n    ") : "the same lines in another order" }];
+}
+
+function firewallDrift(bundle: VerifiedBundle, firewall: Firewall): Drift[] {
+  if (firewall === "nftables") {
+    const live = readNft();
+    if (live === null) return [{ datapath: "nftables", detail: "table inet wgpc is not loaded" }];
+    return textDrift("nftables", nftTableForm(bundle.read("ruleset.nft")), nftTableForm(live));
+  }
+  const drift = [
+    ...textDrift("iptables", restoreForm(bundle.read("iptables.rules")), readIptables(4)),
+    ...textDrift("ip6tables", restoreForm(bundle.read("ip6tables.rules")), readIptables(6)),
+  ];
+  const want = bundle.has("ipset.rules") ? ipsetMembers(bundle.read("ipset.rules"), IPSET_SUFFIX) : new Map<string, string[]>();
+  const have = ipsetMembers(readIpsets(), "");
+  for (const [name, members] of want) {
+    const live = have.get(name);
+    if (!live) drift.push({ datapath: "ipset", detail: `set ${name} is missing` });
+    else drift.push(...textDrift(`ipset ${name}`, members.join("\n"), live.join("\n")));
+  }
+  for (const name of have.keys()) if (!want.has(name)) drift.push({ datapath: "ipset", detail: `set ${name} is not in the bundle` });
+  return drift;
+}
+
+export function diffBundle(bundleDir: string, stateDir: string, firewallOption?: Firewall): Drift[] {
+  const bundle = verifyBundle(bundleDir);
+  const applied = readApplied(stateDir);
+  const firewall = firewallOption ?? (applied?.bundleId === bundle.id ? applied.firewall : bundle.has("ruleset.nft") ? "nftables" : "iptables");
+  const drift = firewallDrift(bundle, firewall);
+  const tcBatch = bundle.has("tc.batch") ? bundle.files.get("tc.batch")! : null;
+  const xdp = xdpHash(bundle);
+  if (tcBatch !== null || xdp !== null) {
+    if (!applied) return [...drift, { datapath: "tc/xdp", detail: "no bundle was kept by `wgpc apply` here: nothing to compare the kernel's shaping and early drop with" }];
+    const live = readState(Object.keys(applied.state.tc));
+    if (applied.tcBatch !== tcBatch) drift.push({ datapath: "tc", detail: "the bundle's tc.batch is not the one applied" });
+    else for (const [device, text] of Object.entries(applied.state.tc)) drift.push(...textDrift(`tc ${device}`, text, live.tc[device] ?? ""));
+    if (applied.xdp !== xdp) drift.push({ datapath: "xdp", detail: "the bundle's XDP maps are not the ones applied" });
+    else {
+      for (const [iface, want] of Object.entries(applied.state.xdp)) {
+        const have = live.xdp[iface];
+        if (!have) drift.push({ datapath: `xdp ${iface}`, detail: "no program is pinned" });
+        else if (have.attached !== want.attached) drift.push({ datapath: `xdp ${iface}`, detail: `attached ${have.attached}, applied ${want.attached}` });
+        else for (const [map, dump] of Object.entries(want.maps)) drift.push(...textDrift(`xdp ${iface} ${map}`, dump, have.maps[map] ?? ""));
+      }
+    }
+  }
+  return drift;
+}

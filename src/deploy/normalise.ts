@@ -1,0 +1,54 @@
+// The forms in which a bundle's files and the kernel's state are compared:
+// what the tools print back, less what changes without anyone changing the
+// rules (comments, timestamps, counters, the order of hash sets). Pure, so
+// `wgpc diff`, the rollback check and the root tests share one definition.
+
+/** An iptables-save or iptables-restore text: no comments, chain counters zeroed. */
+export function restoreForm(text: string): string {
+  return text
+    .split("\n")
+    .filter((l) => !l.startsWith("#") && l.trim() !== "")
+    .map((l) => l.replace(/^(:\S+ \S+) \[\d+:\d+\]$/, "$1 [0:0]"))
+    .join("\n");
+}
+
+/**
+ * A `table inet wgpc { … }` as `nft list table` prints it (from a script,
+ * the block after its header lines). A set without intervals is a hash
+ * table, which nft lists in hash order: its elements are sorted here.
+ */
+export function nftTableForm(text: string): string {
+  const at = text.indexOf("table inet wgpc {");
+  const table = (at >= 0 ? text.slice(at) : text).trimEnd();
+  return table.replace(/(\ttype [^\n]+\n)(\t\telements = \{ )([^}]*)( \})/g, (_all, type: string, open: string, list: string, close: string) => {
+    const elements = list.split(/,\s*/).sort();
+    return `${type}${open}${elements.join(",\n\t\t\t     ")}${close}`;
+  });
+}
+
+/** The members of each set an ipset.rules file fills, as `ipset save` lists them (a port range is each of its ports). */
+export function ipsetMembers(text: string, suffix: string): Map<string, string[]> {
+  const sets = new Map<string, string[]>();
+  for (const m of text.matchAll(/^create (\S+) /gm)) sets.set(m[1]!.endsWith(suffix) ? m[1]!.slice(0, -suffix.length) : m[1]!, []);
+  for (const m of text.matchAll(/^add (\S+) (\S+)$/gm)) {
+    const name = m[1]!.endsWith(suffix) ? m[1]!.slice(0, -suffix.length) : m[1]!;
+    const range = m[2]!.match(/^(.*:)(\d+)-(\d+)$/);
+    const members = range ? Array.from({ length: Number(range[3]) - Number(range[2]) + 1 }, (_, k) => `${range[1]}${Number(range[2]) + k}`) : [m[2]!];
+    sets.get(name)?.push(...members);
+  }
+  for (const list of sets.values()) list.sort();
+  return sets;
+}
+
+/** Lines of `a` missing from `b` and of `b` missing from `a`, at most `limit` of each: what a drift report shows. */
+export function lineDifference(want: string, have: string, limit = 5): { missing: string[]; extra: string[] } {
+  const count = (text: string) => {
+    const n = new Map<string, number>();
+    for (const l of text.split("\n")) n.set(l, (n.get(l) ?? 0) + 1);
+    return n;
+  };
+  const w = count(want);
+  const h = count(have);
+  const only = (a: Map<string, number>, b: Map<string, number>) => [...a].filter(([l, n]) => n > (b.get(l) ?? 0)).map(([l]) => l.trim()).slice(0, limit);
+  return { missing: only(w, h), extra: only(h, w) };
+}
