@@ -50,19 +50,19 @@ describe("wgpc compile", () => {
     const r = wgpc("compile", SEED, "-o", "out");
     expect(r.code).toBe(0);
     expect(r.out).toContain(
-      "wrote out/vpn-core/: iptables.rules, ip6tables.rules, ruleset.nft, tc.batch, xdp/wgpc_xdp.c, xdp/wgpc_xdp.h, xdp/load.sh, xdp/interfaces, xdp/eth0/maps.batch, xdp/eth0/maps.json, wg0.conf, apply.sh, SHA256SUMS",
+      "wrote out/vpn-core/: iptables.rules, ip6tables.rules, ruleset.nft, tc.batch, xdp/wgpc_xdp.c, xdp/wgpc_xdp.h, xdp/load.sh, xdp/interfaces, xdp/eth0/maps.batch, xdp/eth0/maps.json, wg0.conf, ir.json, apply.sh, SHA256SUMS",
     );
-    expect(r.out).toContain("wrote out/client-a/: iptables.rules, ip6tables.rules, ruleset.nft, wg0.conf, apply.sh, SHA256SUMS\n");
+    expect(r.out).toContain("wrote out/client-a/: iptables.rules, ip6tables.rules, ruleset.nft, wg0.conf, ir.json, apply.sh, SHA256SUMS\n");
     expect(r.out).toContain("(3 hosts, targets: iptables, nftables, tc, xdp, wireguard, 5 expectations hold)");
     for (const host of ["client-a", "client-b"]) {
-      expect(fs.readdirSync(path.join(tmp, "out", host)).sort()).toEqual(["SHA256SUMS", "apply.sh", "ip6tables.rules", "iptables.rules", "ruleset.nft", "wg0.conf"]);
+      expect(fs.readdirSync(path.join(tmp, "out", host)).sort()).toEqual(["SHA256SUMS", "apply.sh", "ip6tables.rules", "iptables.rules", "ir.json", "ruleset.nft", "wg0.conf"]);
     }
-    expect(fs.readdirSync(path.join(tmp, "out", "vpn-core")).sort()).toEqual(["SHA256SUMS", "apply.sh", "ip6tables.rules", "iptables.rules", "ruleset.nft", "tc.batch", "wg0.conf", "xdp"]);
+    expect(fs.readdirSync(path.join(tmp, "out", "vpn-core")).sort()).toEqual(["SHA256SUMS", "apply.sh", "ip6tables.rules", "iptables.rules", "ir.json", "ruleset.nft", "tc.batch", "wg0.conf", "xdp"]);
     // the load script can be run as it is
     expect(fs.statSync(path.join(tmp, "out/vpn-core/xdp/load.sh")).mode & 0o111).toBe(0o111);
     const manifest = JSON.parse(fs.readFileSync(path.join(tmp, "out/manifest.json"), "utf8"));
     expect(manifest.compiler).toEqual({ name: "wgpc", version: "0.1.0" });
-    expect(manifest.outputs).toHaveLength(25);
+    expect(manifest.outputs).toHaveLength(28);
     for (const o of manifest.outputs) {
       const bytes = fs.readFileSync(path.join(tmp, "out", o.path));
       expect(createHash("sha256").update(bytes).digest("hex")).toBe(o.sha256);
@@ -81,7 +81,7 @@ describe("wgpc compile", () => {
   it("writes only the selected hosts and targets", () => {
     const r = wgpc("compile", SEED, "-o", "out", "--host", "client-b", "--target", "nftables");
     expect(r.code).toBe(0);
-    expect(Object.keys(snapshot(path.join(tmp, "out"))).sort()).toEqual(["client-b/SHA256SUMS", "client-b/apply.sh", "client-b/ruleset.nft", "manifest.json"]);
+    expect(Object.keys(snapshot(path.join(tmp, "out"))).sort()).toEqual(["client-b/SHA256SUMS", "client-b/apply.sh", "client-b/ir.json", "client-b/ruleset.nft", "manifest.json"]);
   });
 
   it.each([
@@ -164,7 +164,7 @@ describe("wgpc compile", () => {
     const policy = write("policy.wgp", "host web 192.0.2.1\nallow any -> web:22/tcp\n");
     write("wgpc.toml", 'output = "bundles"\ntargets = ["nftables"]\n');
     expect(wgpc("compile", policy).code).toBe(0);
-    expect(Object.keys(snapshot(path.join(tmp, "bundles"))).sort()).toEqual(["manifest.json", "web/SHA256SUMS", "web/apply.sh", "web/ruleset.nft"]);
+    expect(Object.keys(snapshot(path.join(tmp, "bundles"))).sort()).toEqual(["manifest.json", "web/SHA256SUMS", "web/apply.sh", "web/ir.json", "web/ruleset.nft"]);
     write("wgpc.toml", 'output = "bundles"\ntargetz = ["nftables"]\n');
     const r = wgpc("compile", policy);
     expect(r.code).toBe(2);

@@ -14,8 +14,8 @@ const GOLDEN = path.join(ROOT, "test/golden");
 const update = process.env.UPDATE_GOLDEN === "1";
 const policies = allPolicies().filter((p) => p.name !== "example-atlas-lab");
 // the fixed XDP program is bpf-runtime/ itself (test/unit/xdp-maps.test.ts keeps
-// the copy exact); apply.sh and SHA256SUMS belong to the bundle, not a backend
-const FIXED = new Set(["xdp/wgpc_xdp.c", "xdp/wgpc_xdp.h", "xdp/load.sh", "apply.sh", "SHA256SUMS"]);
+// the copy exact); apply.sh, SHA256SUMS and ir.json belong to the bundle, not a backend
+const FIXED = new Set(["xdp/wgpc_xdp.c", "xdp/wgpc_xdp.h", "xdp/load.sh", "apply.sh", "SHA256SUMS", "ir.json"]);
 
 describe.each(backends.map((b) => [b.name, b] as const))("golden output of %s", (name, backend) => {
   it.each(policies.map((p) => [p.name, p.file] as const))("%s", (caseName, file) => {

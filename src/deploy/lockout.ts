@@ -47,7 +47,7 @@ export function checkLockout(ir: InputIr, session: SshSession, iface: string | u
     if (early.verdict === "drop") return { cut: true, decided: `would be dropped early (XDP on ${iface}) by ${program.rules[early.rule!]!.label}` };
   }
   const decision = evaluateChain(ir.input[family], { family, iif: iface, saddr: client.bits, daddr: server.bits, proto: "tcp", dport: session.port, ct: "new" });
-  const by = decision.rule ? `${decision.rule.origin.label}${decision.rule.origin.kind === "default" ? " (the default)" : ""}` : "the chain's policy (no rule decided)";
+  const by = decision.rule ? `${decision.rule.origin.label}${decision.rule.origin.kind === "default" ? " (the default)" : ""}` : "the default policy (no rule allows it)";
   if (decision.verdict === "accept") return { cut: false, decided: `is accepted by ${by}` };
   return { cut: true, decided: `would be ${decision.verdict === "reject" ? "rejected" : "dropped"} by ${by}` };
 }

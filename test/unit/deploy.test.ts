@@ -1,0 +1,185 @@
+// The deploy stage without the kernel: ir.json means what the IR means, the
+// lockout check decides as the reference semantics, bundles are verified
+// before use, the generated Ansible files name every machine, and the
+// state directory refuses a second apply.
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { createHash } from "node:crypto";
+import { afterAll, describe, expect, it } from "vitest";
+import { allPolicies, compileFiles, compileText, rendered, ROOT } from "../support/compile.js";
+import { packetGrid } from "../support/packets.js";
+import { evaluate, evaluateChain } from "../../src/ir/evaluate.js";
+import { earlyVerdict } from "../../src/ir/early.js";
+import { inputIrText, IrFileError, readInputIr } from "../../src/ir/serialize.js";
+import { checkLockout, parseSshConnection } from "../../src/deploy/lockout.js";
+import { verifyBundle, BundleError } from "../../src/deploy/bundle.js";
+import { applyBundle, confirmPending } from "../../src/deploy/apply.js";
+import { ansibleBundle, packagesFor } from "../../src/deploy/ansible.js";
+import { ipsetMembers, lineDifference, nftTableForm, restoreForm } from "../../src/deploy/normalise.js";
+
+const SEED = path.join(ROOT, "examples/seed-lab/policy.wgp");
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "wgpc-deploy-unit-"));
+afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+
+function writeBundle(dir: string, files: Record<string, string>): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const sums: string[] = [];
+  for (const [name, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+    fs.writeFileSync(path.join(dir, name), text);
+    sums.push(`${createHash("sha256").update(text).digest("hex")}  ${name}`);
+  }
+  fs.writeFileSync(path.join(dir, "SHA256SUMS"), `${sums.join("\n")}\n`);
+}
+
+describe("ir.json", () => {
+  for (const policy of allPolicies().filter((p) => p.name !== "example-atlas-lab")) {
+    it(`${policy.name}: read back, it decides every grid packet as the IR does`, () => {
+      const result = compileFiles([policy.file]);
+      expect(result.hosts, rendered(result)).toBeDefined();
+      let compared = 0;
+      for (const host of result.hosts!) {
+        const back = readInputIr(inputIrText(host));
+        expect(back.host).toBe(host.name);
+        for (const p of packetGrid(result.policy!, host.name, 200)) {
+          if (p.oif !== undefined) continue;
+          const want = evaluate(host, "input", p);
+          const have = evaluateChain(back.input[p.family], p);
+          expect([have.verdict, have.rule?.origin.label], `${host.name} ${JSON.stringify(p, (_k, v) => (typeof v === "bigint" ? v.toString(16) : v))}`).toEqual([want.verdict, want.rule?.origin.label]);
+          compared++;
+        }
+        for (const [i, program] of back.early.entries()) expect(program).toEqual(host.early[i]);
+      }
+      expect(compared).toBeGreaterThan(50);
+    });
+  }
+
+  it("refuses what is not an ir.json of this version", () => {
+    expect(() => readInputIr("{")).toThrow(IrFileError);
+    expect(() => readInputIr('{"format":"wgpc-input-ir","version":2}')).toThrow(/version 1/);
+    expect(() => readInputIr('{"format":"wgpc-input-ir","version":1,"host":"x","input":{"4":{"sections":[{"rules":[{"match":{"saddr":["10.0.0.1/8"]}}]}]},"6":{}},"early":[]}')).toThrow(/not a prefix/);
+  });
+});
+
+describe("the lockout check", () => {
+  const seed = compileFiles([SEED]);
+  const ir = (host: string) => readInputIr(inputIrText(seed.hosts!.find((h) => h.name === host)!));
+
+  it("reads SSH_CONNECTION, also with an IPv4-mapped client", () => {
+    expect(parseSshConnection("198.51.100.10 51234 10.0.123.4 22")).toEqual({ client: "198.51.100.10", server: "10.0.123.4", port: 22 });
+    expect(parseSshConnection("::ffff:198.51.100.10 51234 ::ffff:10.0.123.4 2222")).toEqual({ client: "198.51.100.10", server: "10.0.123.4", port: 2222 });
+    expect(parseSshConnection("198.51.100.10 51234 10.0.123.4")).toBeUndefined();
+    expect(parseSshConnection("a b c 70000")).toBeUndefined();
+    expect(parseSshConnection(undefined)).toBeUndefined();
+  });
+
+  it("lets the seed's admins in, and names the rule that would cut anyone else", () => {
+    expect(checkLockout(ir("client-b"), { client: "198.51.100.10", server: "10.0.123.4", port: 22 }, "eth0")).toEqual({ cut: false, decided: expect.stringMatching(/^is accepted by policy\.wgp:\d+$/) });
+    expect(checkLockout(ir("client-b"), { client: "2001:db8:ad::7", server: "2001:db8:123::4", port: 22 }, "eth0")).toMatchObject({ cut: false });
+    // a VPN member over wg0, but not the same address over the physical wire
+    expect(checkLockout(ir("client-b"), { client: "192.168.4.2", server: "192.168.4.3", port: 22 }, "wg0")).toMatchObject({ cut: false });
+    expect(checkLockout(ir("client-b"), { client: "192.168.4.2", server: "10.0.123.4", port: 22 }, "eth0")).toEqual({ cut: true, decided: "would be dropped by the default policy (no rule allows it)" });
+    // sshd on another port: the policy opens 22 only
+    expect(checkLockout(ir("client-b"), { client: "198.51.100.10", server: "10.0.123.4", port: 2222 }, "eth0")).toMatchObject({ cut: true });
+    const cut = compileText(fs.readFileSync(SEED, "utf8").replace("allow admins -> any:ssh", "deny admins -> client-b:ssh\nallow admins -> any:ssh"));
+    const line = fs.readFileSync(SEED, "utf8").split("\n").findIndex((l) => l.startsWith("allow admins -> any:ssh")) + 1;
+    const verdict = checkLockout(readInputIr(inputIrText(cut.hosts!.find((h) => h.name === "client-b")!)), { client: "198.51.100.10", server: "10.0.123.4", port: 22 }, "eth0");
+    expect(verdict).toEqual({ cut: true, decided: `would be dropped by policy.wgp:${line}` });
+  });
+
+  it("sees the hub's early drops before its firewall", () => {
+    const hub = ir("vpn-core");
+    const session = { client: "10.0.123.66", server: "10.0.123.2", port: 22 };
+    expect(earlyVerdict(hub.early.find((p) => p.iface === "eth0")!, { family: 4, saddr: 0x0a007b42n, daddr: 0x0a007b02n, proto: 6, l4: true, dport: 22 }).verdict).toBe("drop");
+    expect(checkLockout(hub, session, "eth0")).toEqual({ cut: true, decided: expect.stringMatching(/^would be dropped early \(XDP on eth0\) by policy\.wgp:\d+$/) });
+    expect(checkLockout(hub, { ...session, client: "198.51.100.10" }, "eth0")).toMatchObject({ cut: false });
+  });
+});
+
+describe("bundles on the machine", () => {
+  it("verifies every file against SHA256SUMS and the manifest beside it", () => {
+    const dir = path.join(work, "lab", "web");
+    writeBundle(dir, { "apply.sh": "#!/bin/sh\n", "ruleset.nft": "table inet wgpc {\n}\n" });
+    const bundle = verifyBundle(dir);
+    expect([...bundle.files.keys()]).toEqual(["apply.sh", "ruleset.nft"]);
+    expect(bundle.id).toMatch(/^[0-9a-f]{64}$/);
+    fs.writeFileSync(path.join(dir, "ruleset.nft"), "table inet wgpc {}\n");
+    expect(() => verifyBundle(dir)).toThrow(new BundleError("ruleset.nft differs from SHA256SUMS"));
+    writeBundle(dir, { "apply.sh": "#!/bin/sh\n", "ruleset.nft": "table inet wgpc {\n}\n" });
+    fs.writeFileSync(path.join(work, "lab", "manifest.json"), JSON.stringify({ outputs: [{ path: "web/ruleset.nft", host: "web", sha256: "0".repeat(64) }] }));
+    expect(() => verifyBundle(dir)).toThrow(/ruleset\.nft differs from manifest\.json/);
+    fs.rmSync(path.join(work, "lab", "manifest.json"));
+    fs.appendFileSync(path.join(dir, "SHA256SUMS"), `${"0".repeat(64)}  ../../etc/passwd\n`);
+    expect(() => verifyBundle(dir)).toThrow(/a line wgpc did not write/);
+    expect(() => verifyBundle(path.join(work, "nothing"))).toThrow(/not a directory/);
+  });
+
+  it("refuses an unverified bundle (E1001) and a bundle without ir.json from an SSH session (E1008), before changing anything", () => {
+    const state = path.join(work, "state-a");
+    const dir = path.join(work, "b1", "web");
+    writeBundle(dir, { "apply.sh": "#!/bin/sh\nexit 9\n", "ruleset.nft": "table inet wgpc {\n}\n" });
+    fs.appendFileSync(path.join(dir, "apply.sh"), "# changed\n");
+    const log: string[] = [];
+    const base = { bundleDir: dir, stateDir: state, timeout: 5, yes: false, force: false, interactive: false, log: (l: string) => log.push(l) };
+    const unverified = applyBundle(base);
+    expect(unverified.exit).toBe(1);
+    expect(unverified.diagnostics.map((d) => `${d.code} ${d.message}`)).toEqual([`E1001 \`${dir}\` is not a bundle wgpc can apply: apply.sh differs from SHA256SUMS`]);
+    writeBundle(dir, { "apply.sh": "#!/bin/sh\nexit 9\n", "ruleset.nft": "table inet wgpc {\n}\n" });
+    const noIr = applyBundle({ ...base, session: { client: "198.51.100.10", server: "10.0.123.4", port: 22 } });
+    expect(noIr.diagnostics.map((d) => d.code)).toEqual(["E1008"]);
+    expect(noIr.diagnostics[0]!.message).toBe("cannot check that this SSH session survives: the bundle has no ir.json");
+    expect(fs.existsSync(path.join(state, "pending"))).toBe(false);
+  });
+
+  it("allows one apply at a time (E1006); --confirm with none waiting is E1005", () => {
+    const state = path.join(work, "state-b");
+    const dir = path.join(work, "b2", "web");
+    writeBundle(dir, { "apply.sh": "#!/bin/sh\n", "ruleset.nft": "table inet wgpc {\n}\n" });
+    expect(confirmPending(state, () => {}).diagnostics.map((d) => `${d.code} ${d.message}`)).toEqual([`E1005 no \`wgpc apply\` is waiting for confirmation (state in \`${state}\`)`]);
+    // a waiting apply whose watcher is alive (this process stands in for it)
+    fs.mkdirSync(path.join(state, "pending"), { recursive: true });
+    fs.writeFileSync(path.join(state, "pending/pending.json"), JSON.stringify({ id: "1", bundle: "/elsewhere", bundleId: "x", firewall: "nftables", deadline: Date.now() + 60_000, timeout: 60, devices: [] }));
+    fs.writeFileSync(path.join(state, "pending/watcher.pid"), String(process.pid));
+    const second = applyBundle({ bundleDir: dir, stateDir: state, timeout: 5, yes: false, force: false, interactive: false, log: () => {} });
+    expect(second.diagnostics.map((d) => `${d.code} ${d.message}`)).toEqual([`E1006 another \`wgpc apply\` (pid ${process.pid}) is waiting for confirmation`]);
+    // a dead watcher's pending apply is stale: cleared, not a reason to refuse
+    fs.writeFileSync(path.join(state, "pending/watcher.pid"), "999999999");
+    expect(confirmPending(state, () => {}).diagnostics.map((d) => d.code)).toEqual(["E1005"]);
+    expect(fs.existsSync(path.join(state, "pending"))).toBe(false);
+  });
+});
+
+describe("the Ansible files", () => {
+  it("name every machine of the seed with its address and the packages its bundle needs", () => {
+    const seed = compileFiles([SEED]);
+    const files = ansibleBundle(seed.policy!, seed.bundles!);
+    expect(files.host).toBe("ansible");
+    const inventory = files.artifacts.find((a) => a.path === "inventory.yml")!.text;
+    for (const [host, address] of [["vpn-core", "10.0.123.2"], ["client-a", "10.0.123.3"], ["client-b", "10.0.123.4"]]) {
+      expect(inventory).toContain(`        "${host}":\n          ansible_host: "${address}"\n`);
+    }
+    expect(inventory).toMatch(/wgpc_hub:\n {6}hosts:\n {8}"vpn-core":/);
+    const hub = seed.bundles!.find((b) => b.host === "vpn-core")!;
+    expect(packagesFor(hub)).toEqual(["bpftool", "clang", "iproute2", "iptables", "libbpf-dev", "linux-libc-dev", "llvm", "nftables", "nodejs", "wireguard-tools"]);
+    expect(packagesFor(seed.bundles!.find((b) => b.host === "client-a")!)).toEqual(["iproute2", "iptables", "nftables", "nodejs", "wireguard-tools"]);
+    const playbook = files.artifacts.find((a) => a.path === "playbook.yml")!.text;
+    // confirmation only over a new connection, after the apply is waiting
+    const order = ["apply {{ wgpc_root }}/incoming", "apply --status", "meta: reset_connection", "wait_for_connection", "apply --confirm"].map((s) => playbook.indexOf(s));
+    expect(order.every((at, i) => at > 0 && (i === 0 || at > order[i - 1]!))).toBe(true);
+    expect(playbook).toContain('serial: "{{ wgpc_serial | default(5) }}"');
+    expect(playbook).toContain('max_fail_percentage: "{{ wgpc_max_fail_percentage | default(0) }}"');
+  });
+});
+
+describe("the compared forms", () => {
+  it("leave out comments and counters, and sort hash sets", () => {
+    expect(restoreForm("# Generated by iptables-save\n*filter\n:INPUT DROP [12:3400]\n-A INPUT -j ACCEPT\nCOMMIT\n# Completed\n")).toBe("*filter\n:INPUT DROP [0:0]\n-A INPUT -j ACCEPT\nCOMMIT");
+    const nft = "# header\ntable inet wgpc {\n\tset s {\n\t\ttype ipv4_addr\n\t\telements = { 10.0.0.2, 10.0.0.1 }\n\t}\n}\n";
+    expect(nftTableForm(nft)).toBe("table inet wgpc {\n\tset s {\n\t\ttype ipv4_addr\n\t\telements = { 10.0.0.1,\n\t\t\t     10.0.0.2 }\n\t}\n}");
+    expect(ipsetMembers("create wgpc-a-n hash:net,port family inet\nadd wgpc-a-n 10.0.0.0/8,tcp:80-82\nadd wgpc-a-n 10.1.0.0/16,tcp:22\n", "-n")).toEqual(
+      new Map([["wgpc-a", ["10.0.0.0/8,tcp:80", "10.0.0.0/8,tcp:81", "10.0.0.0/8,tcp:82", "10.1.0.0/16,tcp:22"]]]),
+    );
+    expect(lineDifference("a\nb\nc", "a\nc\nd")).toEqual({ missing: ["b"], extra: ["d"] });
+  });
+});
