@@ -41,7 +41,18 @@ function inventory(policy: CheckedPolicy, bundles: readonly HostBundle[]): strin
   return [
     "# Ansible inventory of the policy's machines, written by wgpc compile --emit ansible.",
     "# ansible_host is each machine's first physical address; set ansible_user and keys as you log in.",
+    "# The variables below are the rollout's defaults (see playbook.yml); host_vars/ and group_vars/",
+    "# beside this file, or -e, override them.",
     "wgpc:",
+    "  vars:",
+    '    wgpc_bundles: "{{ playbook_dir }}/.."',
+    "    wgpc_root: /var/lib/wgpc",
+    "    wgpc_command: wgpc",
+    "    wgpc_timeout: 60",
+    "    wgpc_firewall: nftables",
+    "    wgpc_install_packages: true",
+    "    wgpc_manage_wireguard: true",
+    "    wgpc_environment: {}",
     "  children:",
     ...section("wgpc_hub", group("hub")),
     ...section("wgpc_peers", group("peer")),
@@ -58,7 +69,7 @@ const PLAYBOOK = `# Rolls the wgpc bundles out, written by wgpc compile --emit a
 # machine again over a new SSH connection through the new rules. A machine
 # it cannot reach rolls itself back when the timeout runs out, and the
 # rollout stops once more than wgpc_max_fail_percentage of a batch failed.
-# Variables (with -e, or in the inventory):
+# Variables (defaults in inventory.yml; override them in host_vars/, group_vars/ or with -e):
 #   wgpc_serial               machines per batch (5)
 #   wgpc_max_fail_percentage  failed machines a batch may have, in percent (0)
 #   wgpc_timeout              seconds a machine waits for the confirmation (60)
@@ -75,14 +86,6 @@ const PLAYBOOK = `# Rolls the wgpc bundles out, written by wgpc compile --emit a
   serial: "{{ wgpc_serial | default(5) }}"
   max_fail_percentage: "{{ wgpc_max_fail_percentage | default(0) }}"
   vars:
-    wgpc_bundles: "{{ playbook_dir }}/.."
-    wgpc_root: /var/lib/wgpc
-    wgpc_command: wgpc
-    wgpc_timeout: 60
-    wgpc_firewall: nftables
-    wgpc_install_packages: true
-    wgpc_manage_wireguard: true
-    wgpc_environment: {}
     wgpc_state: "--state-dir {{ wgpc_root }}/state"
   environment: "{{ wgpc_environment }}"
   tasks:
@@ -133,7 +136,6 @@ const PLAYBOOK = `# Rolls the wgpc bundles out, written by wgpc compile --emit a
       when: wgpc_manage_wireguard | bool and wgpc_wireguard != "" and not ansible_check_mode
 
     - name: Apply, confirm once the machine is reached again, or let it roll back
-      when: not ansible_check_mode
       block:
         - name: Apply the bundle (it waits for a confirmation)
           ansible.builtin.command: "{{ wgpc_command }} apply {{ wgpc_root }}/incoming {{ wgpc_state }} --timeout {{ wgpc_timeout }} --firewall {{ wgpc_firewall }}"
@@ -141,6 +143,7 @@ const PLAYBOOK = `# Rolls the wgpc bundles out, written by wgpc compile --emit a
           poll: 0
           register: wgpc_apply
           changed_when: true
+          when: not ansible_check_mode
 
         - name: Wait until the new rules are in and waiting
           ansible.builtin.command: "{{ wgpc_command }} apply --status {{ wgpc_state }}"
@@ -149,6 +152,7 @@ const PLAYBOOK = `# Rolls the wgpc bundles out, written by wgpc compile --emit a
           retries: 60
           delay: 1
           changed_when: false
+          when: not ansible_check_mode
 
         - name: Drop the SSH connection, so that the next one passes the new rules
           ansible.builtin.meta: reset_connection
@@ -156,10 +160,12 @@ const PLAYBOOK = `# Rolls the wgpc bundles out, written by wgpc compile --emit a
         - name: Reach the machine again over a new connection
           ansible.builtin.wait_for_connection:
             timeout: "{{ (wgpc_timeout | int / 2) | int }}"
+          when: not ansible_check_mode
 
         - name: Confirm
           ansible.builtin.command: "{{ wgpc_command }} apply --confirm {{ wgpc_state }}"
           changed_when: false
+          when: not ansible_check_mode
 
         - name: The apply kept the bundle
           ansible.builtin.async_status:
@@ -168,6 +174,7 @@ const PLAYBOOK = `# Rolls the wgpc bundles out, written by wgpc compile --emit a
           until: wgpc_job.finished
           retries: 30
           delay: 1
+          when: not ansible_check_mode
       rescue:
         - name: What wgpc apply said
           ansible.builtin.async_status:

@@ -297,6 +297,7 @@ export function applyBundle(o: ApplyOptions): Outcome {
     log(`confirmed: ${bundle.dir} stays applied`);
     return { exit: 0, diagnostics: [] };
   }
+  if (result.result === "rolled-back") log(result.problems.length === 0 ? "rolled back: the live state equals the saved one" : "rolled back, with differences (below)");
   return {
     exit: 1,
     diagnostics: [
