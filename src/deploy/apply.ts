@@ -366,7 +366,11 @@ export function confirmPending(stateDir: string, log: (line: string) => void): O
 export function status(stateDir: string): string {
   const pending = waiting(stateDir);
   const applied = readApplied(stateDir);
-  const lines = [pending ? `waiting for confirmation: ${pending.bundle} (${Math.max(0, Math.round((pending.deadline - Date.now()) / 1000))} s left)` : "nothing waiting for confirmation"];
+  const lines = [
+    !pending ? "nothing waiting for confirmation"
+    : pending.id === "?" || !fs.existsSync(paths(stateDir).watcherPid) ? "applying: not yet waiting for confirmation"
+    : `waiting for confirmation: ${pending.bundle} (${Math.max(0, Math.round((pending.deadline - Date.now()) / 1000))} s left)`,
+  ];
   lines.push(applied ? `applied and kept: bundle ${applied.bundleId.slice(0, 12)} (${applied.firewall})` : "no bundle kept by wgpc apply yet");
   return lines.join("\n");
 }

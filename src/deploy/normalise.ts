@@ -29,9 +29,10 @@ export function nftTableForm(text: string): string {
 /** The members of each set an ipset.rules file fills, as `ipset save` lists them (a port range is each of its ports). */
 export function ipsetMembers(text: string, suffix: string): Map<string, string[]> {
   const sets = new Map<string, string[]>();
-  for (const m of text.matchAll(/^create (\S+) /gm)) sets.set(m[1]!.endsWith(suffix) ? m[1]!.slice(0, -suffix.length) : m[1]!, []);
+  const unsuffixed = (name: string) => (suffix !== "" && name.endsWith(suffix) ? name.slice(0, -suffix.length) : name);
+  for (const m of text.matchAll(/^create (\S+) /gm)) sets.set(unsuffixed(m[1]!), []);
   for (const m of text.matchAll(/^add (\S+) (\S+)$/gm)) {
-    const name = m[1]!.endsWith(suffix) ? m[1]!.slice(0, -suffix.length) : m[1]!;
+    const name = unsuffixed(m[1]!);
     const range = m[2]!.match(/^(.*:)(\d+)-(\d+)$/);
     const members = range ? Array.from({ length: Number(range[3]) - Number(range[2]) + 1 }, (_, k) => `${range[1]}${Number(range[2]) + k}`) : [m[2]!];
     sets.get(name)?.push(...members);

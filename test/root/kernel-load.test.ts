@@ -7,29 +7,10 @@ import * as path from "node:path";
 import { afterAll, describe, expect } from "vitest";
 import { allPolicies, compileFiles, rendered } from "../support/compile.js";
 import { rootIt, withNetns, type Netns } from "../support/netns.js";
+import { nftTableForm, restoreForm } from "../../src/deploy/normalise.js";
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "wgpc-kernel-"));
 afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
-
-const withoutComments = (text: string) =>
-  text
-    .split("\n")
-    .filter((l) => !l.startsWith("#") && l.trim() !== "")
-    .join("\n");
-
-/**
- * The `table inet wgpc { … }` block of a script, as `nft list table` prints
- * it. A set without intervals is a hash table, which nft lists in hash
- * order: its elements are compared as a sorted list.
- */
-const tableBlock = (script: string) => sortHashSetElements(script.slice(script.indexOf("table inet wgpc {")).trimEnd());
-
-function sortHashSetElements(table: string): string {
-  return table.replace(/(\ttype [^\n]+\n)(\t\telements = \{ )([^}]*)( \})/g, (_all, type: string, open: string, list: string, close: string) => {
-    const elements = list.split(/,\s*/).sort();
-    return `${type}${open}${elements.join(",\n\t\t\t     ")}${close}`;
-  });
-}
 
 /**
  * Loads an ipset.rules file as apply.sh does (under temporary names, then
@@ -80,13 +61,13 @@ describe("artifacts in the real kernel tools", () => {
           ns.run("nft", ["-c", "-f", files["ruleset.nft"]!]);
 
           ns.run("iptables-restore", [files["iptables.rules"]!]);
-          expect(withoutComments(ns.run("iptables-save", [])), `${bundle.host} iptables`).toBe(withoutComments(text("iptables.rules")));
+          expect(restoreForm(ns.run("iptables-save", [])), `${bundle.host} iptables`).toBe(restoreForm(text("iptables.rules")));
           ns.run("ip6tables-restore", [files["ip6tables.rules"]!]);
-          expect(withoutComments(ns.run("ip6tables-save", [])), `${bundle.host} ip6tables`).toBe(withoutComments(text("ip6tables.rules")));
+          expect(restoreForm(ns.run("ip6tables-save", [])), `${bundle.host} ip6tables`).toBe(restoreForm(text("ip6tables.rules")));
           ns.run("nft", ["-f", files["ruleset.nft"]!]);
           // loading twice must work too: the script replaces its own table
           ns.run("nft", ["-f", files["ruleset.nft"]!]);
-          expect(sortHashSetElements(ns.run("nft", ["list", "table", "inet", "wgpc"]).trimEnd()), `${bundle.host} nft`).toBe(tableBlock(text("ruleset.nft")));
+          expect(nftTableForm(ns.run("nft", ["list", "table", "inet", "wgpc"])), `${bundle.host} nft`).toBe(nftTableForm(text("ruleset.nft")));
         }
       });
     });

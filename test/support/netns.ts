@@ -54,3 +54,13 @@ export function withNetns<T>(purpose: string, body: (ns: Netns) => T): T {
     ns.delete();
   }
 }
+
+/** `withNetns` for an async body: the namespace is removed once the body has settled. */
+export async function withNetnsAsync<T>(purpose: string, body: (ns: Netns) => Promise<T>): Promise<T> {
+  const ns = new Netns(purpose);
+  try {
+    return await body(ns);
+  } finally {
+    ns.delete();
+  }
+}

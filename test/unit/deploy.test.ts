@@ -180,6 +180,7 @@ describe("the compared forms", () => {
     expect(ipsetMembers("create wgpc-a-n hash:net,port family inet\nadd wgpc-a-n 10.0.0.0/8,tcp:80-82\nadd wgpc-a-n 10.1.0.0/16,tcp:22\n", "-n")).toEqual(
       new Map([["wgpc-a", ["10.0.0.0/8,tcp:80", "10.0.0.0/8,tcp:81", "10.0.0.0/8,tcp:82", "10.1.0.0/16,tcp:22"]]]),
     );
+    expect(ipsetMembers("create wgpc-b hash:net family inet\nadd wgpc-b 10.0.0.1\n", "")).toEqual(new Map([["wgpc-b", ["10.0.0.1"]]]));
     expect(lineDifference("a\nb\nc", "a\nc\nd")).toEqual({ missing: ["b"], extra: ["d"] });
   });
 });

@@ -1,0 +1,168 @@
+// `wgpc apply` and `wgpc diff` on the real kernel, in scratch namespaces:
+// confirmed bundles stay, unconfirmed ones roll back to exactly what the
+// tools printed before (firewall, ipsets, tc, XDP maps), a failure half-way
+// restores, a state wgpc cannot rebuild is reported, and diff sees drift.
+// Pins and state go under this test's own directories; all is removed.
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, describe, expect } from "vitest";
+import { ROOT } from "../support/compile.js";
+import { rootIt, withNetns, withNetnsAsync, type Netns } from "../support/netns.js";
+import { runAsync } from "../support/run-async.js";
+
+const CLI = path.join(ROOT, "dist/src/cli/main.js");
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "wgpc-deploy-"));
+const pins = `/sys/fs/bpf/wgpc-deploy-${process.pid}`;
+afterAll(() => {
+  spawnSync("pkill", ["-KILL", "-f", work]);
+  fs.rmSync(work, { recursive: true, force: true });
+  fs.rmSync(pins, { recursive: true, force: true });
+});
+
+/** The seed (no netem: this kernel lacks it), edited, compiled into DIR/out. */
+function compileSeed(name: string, edit: (text: string) => string = (t) => t): string {
+  const dir = path.join(work, name);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, "policy.wgp"), edit(fs.readFileSync(path.join(ROOT, "examples/seed-lab/policy.wgp"), "utf8").replace(/^delay .*$/m, "")));
+  fs.writeFileSync(path.join(dir, "wgpc.toml"), 'leaf_qdisc = "pfifo"\n');
+  const r = spawnSync(process.execPath, [CLI, "compile", path.join(dir, "policy.wgp"), "-o", path.join(dir, "out")], { encoding: "utf8" });
+  expect(r.status, r.stderr).toBe(0);
+  return path.join(dir, "out");
+}
+
+const env = { ...process.env, WGPC_BPFFS: pins, SSH_CONNECTION: "" };
+const wgpc = (ns: Netns, state: string, ...args: string[]) =>
+  spawnSync("nsenter", [`--net=/run/netns/${ns.name}`, process.execPath, CLI, ...args, "--state-dir", state], { encoding: "utf8", env });
+const wgpcAsync = (ns: Netns, state: string, ...args: string[]) => runAsync("nsenter", [`--net=/run/netns/${ns.name}`, process.execPath, CLI, ...args, "--state-dir", state], { env });
+
+/** The hub's devices: eth0 a veth, wg0 a tun (this kernel has no WireGuard). */
+function hubDevices(ns: Netns): void {
+  ns.run("ip", ["-batch", "-"], "link set lo up\nlink add eth0 type veth peer name eth1\ntuntap add wg0 mode tun\nlink set eth0 up\nlink set eth1 up\nlink set wg0 up\n");
+}
+
+/** Everything the tools print back for the datapaths a bundle touches. */
+function printed(ns: Netns): string {
+  const maps = fs.existsSync(`${pins}/eth0`)
+    ? fs.readdirSync(`${pins}/eth0`).filter((m) => m.startsWith("wgpc_") && !m.includes("stats")).map((m) => spawnSync("bpftool", ["map", "dump", "pinned", `${pins}/eth0/${m}`], { encoding: "utf8" }).stdout)
+    : [];
+  return [
+    ns.run("nft", ["list", "ruleset"]),
+    ns.run("iptables-save", []).replace(/^#.*\n/gm, ""),
+    ns.run("ip6tables-save", []).replace(/^#.*\n/gm, ""),
+    ns.run("ipset", ["save"]),
+    ...["eth0", "wg0"].flatMap((d) => ["qdisc", "class", "filter"].map((what) => spawnSync("ip", ["netns", "exec", ns.name, "tc", what, "show", "dev", d], { encoding: "utf8" }).stdout)),
+    spawnSync("ip", ["netns", "exec", ns.name, "ip", "-d", "link", "show", "eth0"], { encoding: "utf8" }).stdout.match(/prog\/xdp\S* id \d+/)?.[0] ?? "no xdp",
+    ...maps,
+  ].join("\n--\n");
+}
+
+describe("wgpc apply and wgpc diff", () => {
+  rootIt("keeps a confirmed hub bundle, rolls an unconfirmed one back exactly (nft, tc, XDP maps), and diff sees drift", async () => {
+    const first = compileSeed("hub-1");
+    const second = compileSeed("hub-2", (t) => t.replace("shape each vpn 20mbit", "shape each vpn 30mbit").replace("drop from 10.0.123.66 early", "drop from 10.0.123.67 early").replace("allow vpn    -> any:web", "allow vpn    -> any:web\nallow any -> vpn-core:8080/tcp"));
+    await withNetnsAsync("deploy-hub", async (ns) => {
+      hubDevices(ns);
+      const state = path.join(work, "state-hub");
+      // confirmed from another process while the first waits
+      const waiting = wgpcAsync(ns, state, "apply", path.join(first, "vpn-core"), "--timeout", "30");
+      let status = "";
+      for (let i = 0; i < 100 && !status.startsWith("waiting"); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        status = wgpc(ns, state, "apply", "--status").stdout;
+      }
+      expect(status).toMatch(/^waiting for confirmation: .*hub-1\/out\/vpn-core \(\d+ s left\)/);
+      const confirmed = wgpc(ns, state, "apply", "--confirm");
+      expect(confirmed.status, confirmed.stderr).toBe(0);
+      const kept = await waiting;
+      expect(kept.status, kept.stderr).toBe(0);
+      expect(kept.stderr).toContain("confirmed: ");
+      expect(wgpc(ns, state, "apply", "--status").stdout).toMatch(/^nothing waiting for confirmation\napplied and kept: bundle [0-9a-f]{12} \(nftables\)/);
+      const noDrift = wgpc(ns, state, "diff", path.join(first, "vpn-core"));
+      expect(noDrift.status, noDrift.stdout).toBe(0);
+      const before = printed(ns);
+      expect(before).toContain("class htb 1:11 parent 1:1 leaf 11: prio 0 rate 20Mbit");
+      expect(before).toMatch(/prog\/xdp\S* id \d+/);
+
+      // the second bundle, not confirmed: everything comes back
+      const unconfirmed = wgpc(ns, state, "apply", path.join(second, "vpn-core"), "--timeout", "2");
+      expect(unconfirmed.status).toBe(1);
+      expect(unconfirmed.stderr).toContain("apply.sh: tc: applied");
+      expect(unconfirmed.stderr).toContain("apply.sh: xdp: applied");
+      expect(unconfirmed.stderr).toContain("error[E1004]: not confirmed within 2 s: the previous state was restored");
+      expect(unconfirmed.stderr).toContain("rolled back: the live state equals the saved one");
+      expect(printed(ns)).toBe(before);
+      expect(wgpc(ns, state, "diff", path.join(first, "vpn-core")).status).toBe(0);
+      // against the bundle that is not applied, diff says what differs, datapath by datapath
+      const other = wgpc(ns, state, "diff", path.join(second, "vpn-core"));
+      expect(other.status).toBe(1);
+      expect(other.stdout).toContain('missing: tcp dport 8080 accept comment "policy.wgp:');
+      expect(other.stdout).toContain("drift in tc:\n    the bundle's tc.batch is not the one applied");
+      expect(other.stdout).toContain("drift in xdp:\n    the bundle's XDP maps are not the ones applied");
+
+      // drift made by hand, in each datapath
+      ns.run("tc", ["class", "change", "dev", "wg0", "parent", "1:1", "classid", "1:11", "htb", "rate", "5mbit", "ceil", "20mbit", "burst", "2500", "cburst", "2500", "quantum", "200000"]);
+      spawnSync("bpftool", ["map", "update", "pinned", `${pins}/eth0/wgpc_src4`, "key", "hex", "20", "00", "00", "00", "0a", "00", "7b", "63", "value", "hex", "01", "00", "00", "00", "00", "00", "00", "00"]);
+      const drift = wgpc(ns, state, "diff", path.join(first, "vpn-core"));
+      expect(drift.status).toBe(1);
+      expect(drift.stdout).toContain("drift in tc wg0:");
+      expect(drift.stdout).toContain("rate 5Mbit");
+      expect(drift.stdout).toContain("drift in xdp eth0 wgpc_src4:");
+    });
+  });
+
+  rootIt("rolls iptables and ipsets back byte for byte", () => {
+    const first = compileSeed("ipt-1", (t) => `${t}\ngroup many = ${Array.from({ length: 20 }, (_, i) => `203.0.113.${2 * i + 1}`).join(", ")}\nallow many -> client-b:2000/tcp\n`);
+    const second = compileSeed("ipt-2", (t) => `${t}\ngroup many = ${Array.from({ length: 20 }, (_, i) => `198.18.0.${2 * i + 1}`).join(", ")}\nallow many -> client-b:2001/tcp\n`);
+    withNetns("deploy-ipt", (ns) => {
+      ns.run("ip", ["link", "set", "lo", "up"]);
+      const state = path.join(work, "state-ipt");
+      const kept = wgpc(ns, state, "apply", path.join(first, "client-b"), "--firewall", "iptables", "--yes");
+      expect(kept.status, kept.stderr).toBe(0);
+      const before = printed(ns);
+      expect(before).toContain("add wgpc-");
+      expect(before).toMatch(/^add wgpc-\S+ 203\.0\.113\.39,tcp:2000$/m);
+      expect(wgpc(ns, state, "diff", path.join(first, "client-b")).status).toBe(0);
+      const rolled = wgpc(ns, state, "apply", path.join(second, "client-b"), "--firewall", "iptables", "--timeout", "2");
+      expect(rolled.status).toBe(1);
+      expect(rolled.stderr).toContain("error[E1004]");
+      expect(printed(ns)).toBe(before);
+      // a set changed by hand is drift
+      ns.run("ipset", ["add", before.match(/^add (wgpc-\S+) 203\.0\.113\.39,tcp:2000$/m)![1]!, "192.0.2.99,tcp:2000"]);
+      const drift = wgpc(ns, state, "diff", path.join(first, "client-b"));
+      expect(drift.status).toBe(1);
+      expect(drift.stdout).toContain("not in the bundle: 192.0.2.99,tcp:2000");
+    });
+  });
+
+  rootIt("restores when applying fails half-way (E1003), and says when it cannot restore exactly (E1007)", () => {
+    const hub = compileSeed("hub-fail");
+    withNetns("deploy-fail", (ns) => {
+      // no wg0: the firewall goes in, then the tc batch fails on the missing device
+      ns.run("ip", ["-batch", "-"], "link set lo up\nlink add eth0 type veth peer name eth1\nlink set eth0 up\n");
+      const state = path.join(work, "state-fail");
+      const before = printed(ns);
+      const failed = wgpc(ns, state, "apply", path.join(hub, "vpn-core"), "--yes");
+      expect(failed.status).toBe(1);
+      expect(failed.stderr).toContain("apply.sh: firewall: nftables applied");
+      expect(failed.stderr).toMatch(/error\[E1003\]: apply\.sh failed: .*wg0/);
+      expect(failed.stderr).toContain("rolled back: the live state equals the saved one");
+      expect(printed(ns)).toBe(before);
+      expect(fs.existsSync(path.join(state, "applied.json"))).toBe(false);
+    });
+    withNetns("deploy-inexact", (ns) => {
+      hubDevices(ns);
+      // a qdisc wgpc did not make: a rollback cannot rebuild it, and must say so
+      ns.run("tc", ["qdisc", "add", "dev", "eth0", "root", "tbf", "rate", "1mbit", "burst", "32kbit", "latency", "400ms"]);
+      const state = path.join(work, "state-inexact");
+      const r = wgpc(ns, state, "apply", path.join(hub, "vpn-core"), "--timeout", "1");
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain("error[E1004]");
+      expect(r.stderr).toContain("error[E1007]: the previous state was restored, but not exactly: tc on eth0 differs from the saved state");
+      // the firewall and XDP did come back
+      expect(ns.run("nft", ["list", "ruleset"])).toBe("");
+      expect(ns.run("ip", ["-d", "link", "show", "eth0"])).not.toMatch(/prog\/xdp/);
+    });
+  });
+});
