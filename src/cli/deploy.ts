@@ -19,7 +19,7 @@ const TEXT = { format: "text", quiet: false, strict: false } as const;
 const DEFAULT_STATE = "/var/lib/wgpc";
 
 export const DEPLOY_HELP: Record<string, string> = {
-  apply: `usage: wgpc apply DIR/HOST [--timeout S] [--firewall nftables|iptables] [--force] [--yes] [--state-dir D]
+  apply: `usage: wgpc apply DIR/HOST [--timeout S] [--firewall nftables|iptables] [--force] [--yes] [--ssh-connection S] [--state-dir D]
        wgpc apply --confirm | --status [--state-dir D]
 
 Run on the machine, as root, with one host's directory of a \`wgpc compile\`
@@ -41,6 +41,10 @@ STATE/apply.log.
   --confirm        confirm the apply that is waiting
   --status         say whether an apply is waiting
   --state-dir D    where snapshots and the kept bundle live (default ${DEFAULT_STATE})
+  --ssh-connection "CLIENT_IP CLIENT_PORT SERVER_IP SERVER_PORT"
+                   the session to keep reachable, for a controller whose sudo or
+                   background job hides SSH_CONNECTION (default: found from the
+                   environment of this process or its ancestors; "" for none)
 
 exit codes: 0 applied and kept (or confirmed); 1 refused, not confirmed
 (rolled back) or failed (restored); 2 usage; 3 internal error`,
@@ -97,6 +101,7 @@ export function runApply(args: string[], io: Io, report: Report): number {
       status: { type: "boolean", default: false },
       watch: { type: "boolean", default: false },
       "state-dir": { type: "string" },
+      "ssh-connection": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -122,8 +127,12 @@ export function runApply(args: string[], io: Io, report: Report): number {
   }
   if (positionals.length !== 1) return usage(io, report, "`wgpc apply` takes one host's bundle directory, e.g. out/lab/client-b");
   if (!isFirewall(values.firewall)) return usage(io, report, `unknown firewall \`${values.firewall}\` (nftables, iptables)`);
-  const timeout = values.timeout === undefined ? 60 : Number(values.timeout);
-  if (!Number.isInteger(timeout) || timeout < 1 || timeout > 3600) return usage(io, report, "--timeout takes whole seconds from 1 to 3600");
+  // given by a controller whose sudo and async wrapper hide the session (the playbook does)
+  const given = values["ssh-connection"];
+  const session = given !== undefined ? parseSshConnection(given) : findSshSession();
+  if (given !== undefined && given.trim() !== "" && !session) return usage(io, report, "--ssh-connection takes what SSH_CONNECTION holds: CLIENT_IP CLIENT_PORT SERVER_IP SERVER_PORT");
+  const timeout = values.timeout === undefined ? 60 : /^\d{1,4}$/.test(values.timeout) ? Number(values.timeout) : NaN;
+  if (!(timeout >= 1 && timeout <= 3600)) return usage(io, report, "--timeout takes whole seconds from 1 to 3600");
   return finish(
     applyBundle({
       bundleDir: positionals[0]!,
@@ -132,7 +141,7 @@ export function runApply(args: string[], io: Io, report: Report): number {
       timeout,
       yes: values.yes ?? false,
       force: values.force ?? false,
-      session: findSshSession(),
+      session,
       interactive: process.stdin.isTTY === true && !values.yes,
       log,
     }),

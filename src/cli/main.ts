@@ -214,7 +214,7 @@ function runCompile(args: string[], io: Io, write: boolean): number {
   if (!write && (values.output || values.host || values.target || values.emit)) {
     return usageError(io, "`wgpc check` writes nothing and takes no -o, --host, --target or --emit", output);
   }
-  const extra = new Set((values.emit ?? []).flatMap((e) => e.split(",")).map((e) => e.trim()).filter(Boolean));
+  const extra = new Set((values.emit ?? []).flatMap((e) => e.split(",")).map((e) => e.trim()));
   for (const e of extra) if (e !== "ansible") return usageError(io, `unknown --emit \`${e}\` (known: ansible)`, output);
 
   const config: Config | { diagnostics: Diagnostic[]; sources: Sources } = loadConfig(path.dirname(positionals[0]!));

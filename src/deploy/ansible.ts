@@ -137,8 +137,15 @@ const PLAYBOOK = `# Rolls the wgpc bundles out, written by wgpc compile --emit a
 
     - name: Apply, confirm once the machine is reached again, or let it roll back
       block:
-        - name: Apply the bundle (it waits for a confirmation)
-          ansible.builtin.command: "{{ wgpc_command }} apply {{ wgpc_root }}/incoming {{ wgpc_state }} --timeout {{ wgpc_timeout }} --firewall {{ wgpc_firewall }}"
+        - name: The controller's SSH session, which the new rules must keep reachable
+          ansible.builtin.shell: 'echo "$SSH_CONNECTION"'
+          become: false
+          register: wgpc_ssh
+          changed_when: false
+          check_mode: false
+
+        - name: Apply the bundle (it checks the session, and waits for a confirmation)
+          ansible.builtin.command: "{{ wgpc_command }} apply {{ wgpc_root }}/incoming {{ wgpc_state }} --timeout {{ wgpc_timeout }} --firewall {{ wgpc_firewall }} --ssh-connection '{{ wgpc_ssh.stdout }}'"
           async: "{{ wgpc_timeout | int + 60 }}"
           poll: 0
           register: wgpc_apply

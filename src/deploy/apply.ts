@@ -3,7 +3,7 @@
 // apply.sh, and keep it only when confirmed in time; otherwise put the saved
 // state back. The wait runs in a detached watcher, so that a session the new
 // rules cut off (and its SIGHUP) cannot stop the rollback.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -40,9 +40,12 @@ export interface Outcome {
 /** What the watcher and `--confirm` find in the state directory. */
 interface Pending {
   readonly id: string;
+  /** the `wgpc apply` that applies; the watcher takes over once it waits */
+  readonly owner: number;
   readonly bundle: string;
   readonly bundleId: string;
   readonly firewall: Firewall;
+  /** when the watcher rolls back; 0 while the bundle is still being applied */
   readonly deadline: number;
   readonly timeout: number;
   readonly devices: readonly string[];
@@ -90,14 +93,21 @@ export function logger(stateDir: string, echo: (line: string) => void): (line: s
   };
 }
 
-const alive = (pid: number) => {
+/** A process that runs (a zombie, dead but not yet reaped, does not). */
+function alive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
+    if ((e as NodeJS.ErrnoException).code !== "EPERM") return false;
   }
-};
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(")") + 2));
+  } catch {
+    return false;
+  }
+}
 
 const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
@@ -115,18 +125,46 @@ function writeJson(file: string, value: unknown): void {
   fs.renameSync(temp, file);
 }
 
-/** The waiting apply, if one is alive; a stale one (its watcher gone) is cleared. */
-function waiting(state: string): (Pending & { watcher?: number }) | undefined {
+type Inspected =
+  | { readonly kind: "live"; readonly pending: Pending; readonly watcher?: number }
+  /** an apply whose process and watcher are gone without an outcome: its snapshot must be put back */
+  | { readonly kind: "stale"; readonly pending?: Pending; readonly before?: LiveState };
+
+/** The apply under way in this state directory, if any. */
+function inspect(state: string): Inspected | undefined {
   const p = paths(state);
   if (!fs.existsSync(p.pending)) return undefined;
   const pending = readJson<Pending>(p.pendingFile);
-  const watcher = Number(fs.existsSync(p.watcherPid) ? fs.readFileSync(p.watcherPid, "utf8") : NaN);
-  if (pending && Number.isInteger(watcher) && alive(watcher)) return { ...pending, watcher };
-  // being set up right now by another apply (no watcher yet): not stale while young
-  if (Date.now() - fs.statSync(p.pending).mtimeMs < 30_000 && !pending) return { id: "?", bundle: "?", bundleId: "?", firewall: "nftables", deadline: 0, timeout: 0, devices: [] };
-  if (pending && !Number.isInteger(watcher) && Date.now() < pending.deadline) return pending;
+  const watcher = fs.existsSync(p.watcherPid) ? Number(fs.readFileSync(p.watcherPid, "utf8")) : undefined;
+  if (pending && watcher !== undefined && alive(watcher)) return { kind: "live", pending, watcher };
+  if (pending && watcher === undefined && alive(pending.owner)) return { kind: "live", pending };
+  // the lock is taken before pending.json is written: young and without it, it is being set up
+  if (!pending && Date.now() - fs.statSync(p.pending).mtimeMs < 10_000) return { kind: "live", pending: { id: "?", owner: 0, bundle: "?", bundleId: "?", firewall: "nftables", deadline: 0, timeout: 0, devices: [] } };
+  return { kind: "stale", pending, before: readJson<LiveState>(p.snapshot) };
+}
+
+const WATCHER_GONE = "its watcher was gone";
+
+/** Puts back what a dead apply saved, and clears it. */
+function restoreStale(state: string, stale: Extract<Inspected, { kind: "stale" }>, log: (line: string) => void): string[] {
+  const p = paths(state);
+  let problems: string[] = [];
+  if (stale.before) {
+    log(`an apply of ${stale.pending?.bundle ?? "a bundle"} was never confirmed and its watcher is gone: putting back what it saved`);
+    problems = restoreState({ before: stale.before, previousBundle: previousBundle(state), devices: stale.pending?.devices ?? Object.keys(stale.before.tc), log, env: process.env });
+    log(problems.length === 0 ? "rolled back: the live state equals the saved one" : `rolled back, with differences: ${problems.join("; ")}`);
+  }
+  if (stale.pending) writeOutcome(state, stale.pending.id, { result: "rolled-back", detail: WATCHER_GONE, problems });
   fs.rmSync(p.pending, { recursive: true, force: true });
-  return undefined;
+  return problems;
+}
+
+function writeOutcome(state: string, id: string, result: Result): void {
+  const dir = paths(state).outcomes;
+  fs.mkdirSync(dir, { recursive: true });
+  // outcomes are read right after they are written: a day's are plenty
+  for (const f of fs.readdirSync(dir)) if (Date.now() - fs.statSync(path.join(dir, f)).mtimeMs > 86_400_000) fs.rmSync(path.join(dir, f), { force: true });
+  writeJson(path.join(dir, `${id}.json`), result);
 }
 
 function devicesOf(bundle: VerifiedBundle, previous: string | undefined): string[] {
@@ -149,7 +187,12 @@ function commit(state: string, bundle: VerifiedBundle, firewall: Firewall, devic
   const p = paths(state);
   const staging = `${p.current}.new`;
   fs.rmSync(staging, { recursive: true, force: true });
-  fs.cpSync(bundle.dir, staging, { recursive: true });
+  // only what SHA256SUMS vouches for: the kept copy is run as root on a later rollback
+  for (const file of [...bundle.files.keys(), "SHA256SUMS"]) {
+    fs.mkdirSync(path.dirname(path.join(staging, file)), { recursive: true });
+    fs.copyFileSync(path.join(bundle.dir, file), path.join(staging, file));
+    fs.chmodSync(path.join(staging, file), fs.statSync(path.join(bundle.dir, file)).mode & 0o755);
+  }
   fs.rmSync(`${p.current}.old`, { recursive: true, force: true });
   if (fs.existsSync(p.current)) fs.renameSync(p.current, `${p.current}.old`);
   fs.renameSync(staging, p.current);
@@ -166,7 +209,9 @@ function commit(state: string, bundle: VerifiedBundle, firewall: Firewall, devic
 }
 
 export function readApplied(state: string): Applied | undefined {
-  return readJson<Applied>(paths(state).applied);
+  const a = readJson<Applied>(paths(state).applied);
+  const ok = a && typeof a === "object" && typeof a.bundleId === "string" && (a.firewall === "nftables" || a.firewall === "iptables") && a.state && typeof a.state.tc === "object" && typeof a.state.xdp === "object";
+  return ok ? a : undefined;
 }
 
 export { xdpHash };
@@ -175,19 +220,21 @@ function restoreDiagnostics(problems: readonly string[]): Diagnostic[] {
   return problems.length === 0 ? [] : [diagnostic("restore-inexact", { detail: problems.join("; ") })];
 }
 
-/** Waits for the watcher's outcome of apply `id`. */
+/** Waits for the watcher's outcome of apply `id`; puts the snapshot back itself if the watcher dies. */
 function awaitOutcome(state: string, id: string, ask: boolean, deadline: number, log: (l: string) => void): Result {
   const p = paths(state);
   const file = path.join(p.outcomes, `${id}.json`);
   if (ask) {
     log(`keep the new rules? type y and Enter within ${Math.max(0, Math.round((deadline - Date.now()) / 1000))} s (anything else rolls back now)`);
     const answer = terminalAnswer(deadline - Date.now());
-    if (answer !== undefined) fs.writeFileSync(/^y(es)?$/i.test(answer.trim()) ? p.confirm : p.reject, "");
+    if (answer !== undefined && fs.existsSync(p.pending)) fs.writeFileSync(/^y(es)?$/i.test(answer.trim()) ? p.confirm : p.reject, "");
   }
   for (;;) {
     const result = readJson<Result>(file);
     if (result) return result;
-    if (!fs.existsSync(p.pending) && !fs.existsSync(file)) return { result: "failed", detail: "the watcher ended without an outcome", problems: [] };
+    const now = inspect(state);
+    if (now?.kind === "stale") restoreStale(state, now, log);
+    else if (!now) return readJson<Result>(file) ?? { result: "failed", detail: "the watcher ended without an outcome", problems: [] };
     sleep(100);
   }
 }
@@ -215,10 +262,10 @@ export function applyBundle(o: ApplyOptions): Outcome {
     return { exit: 1, diagnostics: [diagnostic("bundle-not-verified", { dir: o.bundleDir, reason: `it has no ${firewall} files` })] };
   }
 
-  const other = waiting(o.stateDir);
-  if (other) {
-    if (o.yes && other.bundleId === bundle.id) return confirmPending(o.stateDir, log);
-    return { exit: 1, diagnostics: [diagnostic("apply-in-progress", { pid: (other as { watcher?: number }).watcher ?? 0 })] };
+  const other = inspect(o.stateDir);
+  if (other?.kind === "live") {
+    if (o.yes && other.pending.bundleId === bundle.id) return confirmPending(o.stateDir, log);
+    return { exit: 1, diagnostics: [diagnostic("apply-in-progress", { pid: other.watcher ?? other.pending.owner })] };
   }
 
   // the lockout check, before anything changes
@@ -227,8 +274,8 @@ export function applyBundle(o: ApplyOptions): Outcome {
     try {
       verdict = bundle.has(IR_FILE) ? checkLockout(readInputIr(bundle.read(IR_FILE)), o.session, interfaceHolding(o.session.server)) : { error: `the bundle has no ${IR_FILE}` };
     } catch (e) {
-      if (!(e instanceof IrFileError)) throw e;
-      verdict = { error: `${IR_FILE}: ${e.message}` };
+      // whatever is wrong with the file, the check could not be made: said, never a crash
+      verdict = { error: `${IR_FILE}: ${e instanceof IrFileError ? e.message : `unreadable (${(e as Error).message})`}` };
     }
     const s = o.session;
     if ("error" in verdict) {
@@ -244,15 +291,25 @@ export function applyBundle(o: ApplyOptions): Outcome {
   }
 
   const p = paths(o.stateDir);
-  fs.mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
+  if (other?.kind === "stale") {
+    const problems = restoreStale(o.stateDir, other, log);
+    if (problems.length > 0) return { exit: 1, diagnostics: restoreDiagnostics(problems) };
+  }
   try {
+    fs.mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
+    fs.accessSync(o.stateDir, fs.constants.W_OK);
     fs.mkdirSync(p.pending);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "EEXIST") return { exit: 1, diagnostics: [diagnostic("apply-in-progress", { pid: 0 })] };
-    throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "EEXIST" && fs.existsSync(p.pending)) return { exit: 1, diagnostics: [diagnostic("apply-in-progress", { pid: 0 })] };
+    return { exit: 2, diagnostics: [diagnostic("cannot-write-output", { path: o.stateDir, reason: `the state directory cannot be used (${code ?? (e as Error).message})` })] };
   }
+  const id = `${Date.now()}-${process.pid}`;
   const previous = previousBundle(o.stateDir);
   const devices = devicesOf(bundle, previous);
+  // written first, so that a crash from here on leaves a stale apply whose snapshot the next one puts back
+  let pending: Pending = { id, owner: process.pid, bundle: bundle.dir, bundleId: bundle.id, firewall, deadline: 0, timeout: o.timeout, devices };
+  writeJson(p.pendingFile, pending);
   const before = readState(devices);
   writeJson(p.snapshot, before);
   log(`saved the live state: ${before.nft === null ? "no" : "the"} nft table inet wgpc, iptables ${before.iptables === "" ? "empty" : "rules"}, ${Object.keys(before.tc).length} tc devices, ${Object.keys(before.xdp).length} XDP interfaces`);
@@ -274,34 +331,46 @@ export function applyBundle(o: ApplyOptions): Outcome {
   }
 
   if (o.yes) {
-    commit(o.stateDir, bundle, firewall, devices);
+    try {
+      commit(o.stateDir, bundle, firewall, devices);
+    } catch (e) {
+      const problems = rollback(`keeping the bundle failed: ${(e as Error).message}`);
+      fs.rmSync(p.pending, { recursive: true, force: true });
+      return { exit: 1, diagnostics: [diagnostic("apply-failed", { step: "keeping the bundle", detail: (e as Error).message }), ...restoreDiagnostics(problems)] };
+    }
     fs.rmSync(p.pending, { recursive: true, force: true });
     log(`applied and kept (--yes): ${bundle.dir}`);
     return { exit: 0, diagnostics: [] };
   }
 
-  const id = `${Date.now()}-${process.pid}`;
-  const pending: Pending = { id, bundle: bundle.dir, bundleId: bundle.id, firewall, deadline: Date.now() + o.timeout * 1000, timeout: o.timeout, devices };
+  pending = { ...pending, deadline: Date.now() + o.timeout * 1000 };
   writeJson(p.pendingFile, pending);
-  fs.mkdirSync(p.outcomes, { recursive: true });
-  const watcher = spawn(process.execPath, [fileURLToPath(new URL("../cli/main.js", import.meta.url)), "apply", "--watch", "--state-dir", o.stateDir], {
-    detached: true,
-    stdio: "ignore",
-    env: process.env,
-  });
-  watcher.unref();
-  fs.writeFileSync(p.watcherPid, String(watcher.pid));
-  log(`applied; waiting ${o.timeout} s for \`wgpc apply --confirm\`${o.interactive ? " or a y here" : ""}, else the saved state comes back (watcher pid ${watcher.pid})`);
+  // the watcher is started through a shell that exits at once: it belongs to init, not to this
+  // process, so it outlives it (a cut SSH session, a SIGHUP) and is never left a zombie
+  const main = fileURLToPath(new URL("../cli/main.js", import.meta.url));
+  spawnSync("sh", ["-c", 'setsid "$@" </dev/null >/dev/null 2>&1 &', "sh", process.execPath, main, "apply", "--watch", "--state-dir", o.stateDir], { env: process.env });
+  let watcher: number | undefined;
+  for (let i = 0; i < 100 && watcher === undefined; i++) {
+    if (fs.existsSync(p.watcherPid)) watcher = Number(fs.readFileSync(p.watcherPid, "utf8"));
+    else sleep(50);
+  }
+  if (watcher === undefined) {
+    const problems = rollback("the watcher did not start");
+    fs.rmSync(p.pending, { recursive: true, force: true });
+    return { exit: 1, diagnostics: [diagnostic("apply-failed", { step: "starting the watcher", detail: "no watcher within 5 s" }), ...restoreDiagnostics(problems)] };
+  }
+  log(`applied; waiting ${o.timeout} s for \`wgpc apply --confirm\`${o.interactive ? " or a y here" : ""}, else the saved state comes back (watcher pid ${watcher})`);
   const result = awaitOutcome(o.stateDir, id, o.interactive, pending.deadline, log);
   if (result.result === "confirmed") {
     log(`confirmed: ${bundle.dir} stays applied`);
     return { exit: 0, diagnostics: [] };
   }
-  if (result.result === "rolled-back") log(result.problems.length === 0 ? "rolled back: the live state equals the saved one" : "rolled back, with differences (below)");
+  if (result.result === "rolled-back" && result.detail !== WATCHER_GONE) log(result.problems.length === 0 ? "rolled back: the live state equals the saved one" : "rolled back, with differences (below)");
   return {
     exit: 1,
     diagnostics: [
-      result.result === "rolled-back" ? diagnostic("not-confirmed", { seconds: o.timeout }) : diagnostic("apply-failed", { step: "confirmation", detail: result.detail }),
+      result.result === "rolled-back" && result.detail !== WATCHER_GONE ? diagnostic("not-confirmed", { seconds: o.timeout })
+      : diagnostic("apply-failed", { step: "waiting for the confirmation", detail: result.detail === WATCHER_GONE ? "the watcher died; the saved state was put back" : result.detail }),
       ...restoreDiagnostics(result.problems),
     ],
   };
@@ -313,8 +382,9 @@ export function watch(stateDir: string, log: (line: string) => void): number {
   const pending = readJson<Pending>(p.pendingFile);
   const before = readJson<LiveState>(p.snapshot);
   if (!pending || !before) return 1;
+  fs.writeFileSync(p.watcherPid, String(process.pid));
   const finish = (result: Result) => {
-    writeJson(path.join(p.outcomes, `${pending.id}.json`), result);
+    writeOutcome(stateDir, pending.id, result);
     fs.rmSync(p.pending, { recursive: true, force: true });
   };
   for (;;) {
@@ -344,8 +414,9 @@ export function watch(stateDir: string, log: (line: string) => void): number {
 
 /** `wgpc apply --confirm`: tells the watcher, and waits for it to keep the bundle. */
 export function confirmPending(stateDir: string, log: (line: string) => void): Outcome {
-  const pending = waiting(stateDir);
-  if (!pending || pending.id === "?") return { exit: 1, diagnostics: [diagnostic("nothing-pending", { stateDir })] };
+  const now = inspect(stateDir);
+  if (now?.kind !== "live" || now.pending.id === "?" || now.pending.deadline === 0) return { exit: 1, diagnostics: [diagnostic("nothing-pending", { stateDir })] };
+  const pending = now.pending;
   const p = paths(stateDir);
   fs.writeFileSync(p.confirm, "");
   const file = path.join(p.outcomes, `${pending.id}.json`);
@@ -364,12 +435,13 @@ export function confirmPending(stateDir: string, log: (line: string) => void): O
 
 /** What `wgpc apply --status` prints. */
 export function status(stateDir: string): string {
-  const pending = waiting(stateDir);
+  const now = inspect(stateDir);
   const applied = readApplied(stateDir);
   const lines = [
-    !pending ? "nothing waiting for confirmation"
-    : pending.id === "?" || !fs.existsSync(paths(stateDir).watcherPid) ? "applying: not yet waiting for confirmation"
-    : `waiting for confirmation: ${pending.bundle} (${Math.max(0, Math.round((pending.deadline - Date.now()) / 1000))} s left)`,
+    !now ? "nothing waiting for confirmation"
+    : now.kind === "stale" ? "an apply was never confirmed and its watcher is gone: the next `wgpc apply` puts back what it saved"
+    : now.pending.deadline === 0 || now.watcher === undefined ? "applying: not yet waiting for confirmation"
+    : `waiting for confirmation: ${now.pending.bundle} (${Math.max(0, Math.round((now.pending.deadline - Date.now()) / 1000))} s left)`,
   ];
   lines.push(applied ? `applied and kept: bundle ${applied.bundleId.slice(0, 12)} (${applied.firewall})` : "no bundle kept by wgpc apply yet");
   return lines.join("\n");

@@ -3,7 +3,7 @@
 // tools print back; tc and XDP, whose printed form is the kernel's own,
 // with what the kernel held when `wgpc apply` kept this very bundle.
 import { IPSET_SUFFIX } from "../backends/iptables/emit.js";
-import { verifyBundle, type VerifiedBundle } from "./bundle.js";
+import { BundleError, verifyBundle, type VerifiedBundle } from "./bundle.js";
 import { readApplied, xdpHash, type Firewall } from "./apply.js";
 import { readIpsets, readIptables, readNft, readState } from "./live.js";
 import { ipsetMembers, lineDifference, nftTableForm, restoreForm } from "./normalise.js";
@@ -45,6 +45,8 @@ export function diffBundle(bundleDir: string, stateDir: string, firewallOption?:
   const bundle = verifyBundle(bundleDir);
   const applied = readApplied(stateDir);
   const firewall = firewallOption ?? (applied?.bundleId === bundle.id ? applied.firewall : bundle.has("ruleset.nft") ? "nftables" : "iptables");
+  const needed = firewall === "nftables" ? "ruleset.nft" : "iptables.rules";
+  if (!bundle.has(needed) || (firewall === "iptables" && !bundle.has("ip6tables.rules"))) throw new BundleError(`it has no ${firewall} files (SHA256SUMS lists no ${needed})`);
   const drift = firewallDrift(bundle, firewall);
   const tcBatch = bundle.has("tc.batch") ? bundle.files.get("tc.batch")! : null;
   const xdp = xdpHash(bundle);

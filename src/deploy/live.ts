@@ -99,7 +99,8 @@ function readXdp(pins: string): LiveState["xdp"] {
   if (!fs.existsSync(pins)) return out;
   for (const iface of fs.readdirSync(pins).sort()) {
     const dir = path.join(pins, iface);
-    if (!fs.statSync(dir).isDirectory()) continue;
+    // only the directories load.sh makes (a stray link or file is not an interface's pins)
+    if (!fs.lstatSync(dir).isDirectory()) continue;
     const link = run("ip", ["-d", "link", "show", "dev", iface]).stdout;
     const attached = link.match(/prog\/xdp(\w*) id \d+/)?.[0].replace(/ id \d+/, "") ?? "none";
     const maps: Record<string, string> = {};

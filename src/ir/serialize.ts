@@ -43,13 +43,90 @@ function parsePrefix(text: unknown): Prefix {
 
 /** Reads an ir.json back; throws IrFileError when it is not one this wgpc can read. */
 export function readInputIr(text: string): InputIr {
-  let value: Partial<{ format: string; version: number; host: string; input: Record<Family, Chain>; early: XdpProgram[] }>;
+  let value: Partial<{ format: string; version: number; host: string; input: Record<Family, Chain>; early: XdpProgram[] }> | null;
   try {
     value = JSON.parse(text, (key, v: unknown) => (PREFIX_LISTS.has(key) && Array.isArray(v) ? v.map(parsePrefix) : v));
   } catch (e) {
     throw e instanceof IrFileError ? e : new IrFileError(`not JSON: ${(e as Error).message}`);
   }
-  if (value.format !== FORMAT || value.version !== VERSION) throw new IrFileError(`not a ${FORMAT} file of version ${VERSION}`);
-  if (typeof value.host !== "string" || !value.input?.[4] || !value.input[6] || !Array.isArray(value.early)) throw new IrFileError("a field is missing");
-  return { host: value.host, input: value.input, early: value.early };
+  if (typeof value !== "object" || value === null || value.format !== FORMAT || value.version !== VERSION) throw new IrFileError(`not a ${FORMAT} file of version ${VERSION}`);
+  const problem = shapeProblem(value);
+  if (problem) throw new IrFileError(problem);
+  return { host: value.host!, input: value.input!, early: value.early! };
+}
+
+// --- the shape of what is read back: the evaluator trusts it, so it is checked whole ---
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isInt = (v: unknown, low: number, high: number) => Number.isInteger(v) && (v as number) >= low && (v as number) <= high;
+const isPrefixList = (v: unknown) => Array.isArray(v) && v.every((p) => isObject(p) && (p.family === 4 || p.family === 6) && typeof p.bits === "bigint");
+
+function l4Problem(l4: unknown): string | undefined {
+  if (!isObject(l4)) return "l4 is not an object";
+  if (l4.kind === "ports") {
+    if (!["tcp", "udp", "sctp"].includes(l4.proto as string)) return "l4.proto is not tcp, udp or sctp";
+    if (l4.ports !== null && !(Array.isArray(l4.ports) && l4.ports.every((r) => isObject(r) && isInt(r.low, 0, 65535) && isInt(r.high, 0, 65535)))) return "l4.ports is not a list of port ranges";
+    return undefined;
+  }
+  if (l4.kind === "icmp") {
+    if (!["icmp", "icmpv6"].includes(l4.proto as string)) return "l4.proto is not icmp or icmpv6";
+    if (l4.types !== null && !(Array.isArray(l4.types) && l4.types.every((t) => isInt(t, 0, 255)))) return "l4.types is not a list of ICMP types";
+    return undefined;
+  }
+  return "l4.kind is not ports or icmp";
+}
+
+function ruleProblem(r: unknown): string | undefined {
+  if (!isObject(r) || !isObject(r.match) || !isObject(r.verdict) || !isObject(r.origin)) return "a rule lacks match, verdict or origin";
+  const m = r.match;
+  for (const key of ["iif", "oif"] as const) if (m[key] !== undefined && !(isObject(m[key]) && typeof m[key].name === "string" && typeof m[key].negate === "boolean")) return `${key} is not an interface match`;
+  for (const key of ["saddr", "daddr"] as const) if (m[key] !== undefined && !isPrefixList(m[key])) return `${key} is not a list of prefixes`;
+  if (m.l4 !== undefined) {
+    const problem = l4Problem(m.l4);
+    if (problem) return problem;
+  }
+  if (m.ctState !== undefined && !(Array.isArray(m.ctState) && m.ctState.every((c) => ["established", "related", "invalid", "new"].includes(c as string)))) return "ctState is not a list of conntrack states";
+  if (m.hopLimit !== undefined && !isInt(m.hopLimit, 0, 255)) return "hopLimit is not 0-255";
+  if (!["accept", "drop", "reject", "masquerade"].includes(r.verdict.kind as string)) return "a verdict is not accept, drop, reject or masquerade";
+  if (typeof r.origin.label !== "string" || !["baseline", "policy", "default"].includes(r.origin.kind as string)) return "a rule's origin is not one wgpc writes";
+  return undefined;
+}
+
+function chainProblem(c: unknown): string | undefined {
+  if (!isObject(c) || !["accept", "drop"].includes(c.policy as string) || !Array.isArray(c.sections) || !Array.isArray(c.tail)) return "an input chain lacks its policy, sections or tail";
+  for (const section of c.sections) if (!isObject(section) || !Array.isArray(section.rules)) return "a section has no rules";
+  for (const r of [...c.sections.flatMap((x) => (x as { rules: unknown[] }).rules), ...c.tail]) {
+    const problem = ruleProblem(r);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+function programProblem(p: unknown): string | undefined {
+  if (!isObject(p) || typeof p.iface !== "string" || typeof p.l3 !== "boolean" || !Array.isArray(p.rules)) return "an early-drop program lacks iface, l3 or rules";
+  for (const r of p.rules) {
+    if (!isObject(r) || typeof r.label !== "string" || !isInt(r.proto, 0, 255) || !isObject(r.match)) return "an early-drop rule is not one wgpc writes";
+    for (const f of ["4", "6"]) {
+      const m = r.match[f];
+      if (m !== null && !(isObject(m) && (m.src === null || isPrefixList(m.src)) && (m.dst === null || isPrefixList(m.dst)))) return "an early-drop rule's addresses are not prefix lists";
+    }
+    if (r.ports !== undefined && !(isObject(r.ports) && isInt(r.ports.low, 0, 65535) && isInt(r.ports.high, 0, 65535))) return "an early-drop rule's ports are not a range";
+    if (r.icmpType !== undefined && !isInt(r.icmpType, 0, 255)) return "an early-drop rule's ICMP type is not 0-255";
+  }
+  return undefined;
+}
+
+function shapeProblem(value: { host?: unknown; input?: unknown; early?: unknown }): string | undefined {
+  if (typeof value.host !== "string") return "host is not a name";
+  if (!isObject(value.input)) return "input is missing";
+  for (const family of ["4", "6"]) {
+    const problem = chainProblem(value.input[family]);
+    if (problem) return `input ${family}: ${problem}`;
+  }
+  if (!Array.isArray(value.early)) return "early is not a list";
+  for (const p of value.early) {
+    const problem = programProblem(p);
+    if (problem) return problem;
+  }
+  return undefined;
 }

@@ -118,7 +118,11 @@ describe("deploying to a fleet with Ansible", () => {
       for (const host of MEMBERS) expect(rollout.stdout).toMatch(new RegExp(`${host}\\s+: ok=\\d+\\s+changed=\\d+\\s+unreachable=0\\s+failed=0`));
       // in batches of two
       expect(rollout.stdout.match(/^PLAY \[/gm)).toHaveLength(2);
-      for (const host of MEMBERS) expect(fs.existsSync(path.join(stateOf(host), "state/applied.json")), `${host} kept its bundle`).toBe(true);
+      for (const host of MEMBERS) {
+        expect(fs.existsSync(path.join(stateOf(host), "state/applied.json")), `${host} kept its bundle`).toBe(true);
+        // the lockout check ran for the controller's session, passed on by the playbook
+        expect(fs.readFileSync(path.join(stateOf(host), "state/apply.log"), "utf8")).toMatch(new RegExp(`lockout check: a new SSH connection from ${ADMIN.replace(/\./g, "\\.")} to ${HOSTS[host].v4.replace(/\./g, "\\.")}:22 is accepted by policy\\.wgp:\\d+`));
+      }
       // a fresh namespace tracks connections only once a firewall uses conntrack: the spokes speak first again
       lab.handshake();
       await checkScenarios(lab, keys, pins, "ansible");
@@ -174,7 +178,7 @@ describe("deploying to a fleet with Ansible", () => {
       expect((await ssh("client-b", "true")).status, "ssh connects again").toBe(0);
     } finally {
       for (const d of daemons) d.kill("SIGKILL");
-      for (const host of MEMBERS) spawnSync("pkill", ["-KILL", "-f", `--state-dir ${stateOf(host)}/state`]);
+      for (const host of MEMBERS) spawnSync("pkill", ["-KILL", "-f", "--", `--state-dir ${stateOf(host)}/state`]);
       fs.rmSync(pins, { recursive: true, force: true });
       lab.close();
     }

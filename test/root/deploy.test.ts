@@ -112,6 +112,41 @@ describe("wgpc apply and wgpc diff", () => {
     });
   });
 
+  rootIt("rolls back when the watcher dies, and the next apply puts back what a dead apply saved", async () => {
+    const first = compileSeed("dead-1");
+    const second = compileSeed("dead-2", (t) => t.replace("allow vpn    -> any:web", "allow vpn    -> any:web\nallow any -> client-b:8080/tcp"));
+    await withNetnsAsync("deploy-dead", async (ns) => {
+      ns.run("ip", ["link", "set", "lo", "up"]);
+      const state = path.join(work, "state-dead");
+      expect(wgpc(ns, state, "apply", path.join(first, "client-b"), "--yes").status).toBe(0);
+      const before = printed(ns);
+      const waitFor = async (pattern: RegExp) => {
+        for (let i = 0; i < 100 && !pattern.test(wgpc(ns, state, "apply", "--status").stdout); i++) await new Promise((r) => setTimeout(r, 100));
+        return wgpc(ns, state, "apply", "--status").stdout;
+      };
+      // the watcher killed: the waiting apply notices, puts the saved state back itself and says so
+      const waiting = wgpcAsync(ns, state, "apply", path.join(second, "client-b"), "--timeout", "60");
+      expect(await waitFor(/^waiting/)).toMatch(/^waiting/);
+      expect(printed(ns)).not.toBe(before);
+      process.kill(Number(fs.readFileSync(path.join(state, "pending/watcher.pid"), "utf8")), "SIGKILL");
+      const ended = await waiting;
+      expect(ended.status).toBe(1);
+      expect(ended.stderr).toContain("error[E1003]: waiting for the confirmation failed: the watcher died; the saved state was put back");
+      expect(printed(ns)).toBe(before);
+      // both killed: nothing is left to roll back, until the next apply puts back what was saved
+      const again = wgpcAsync(ns, state, "apply", path.join(second, "client-b"), "--timeout", "60");
+      expect(await waitFor(/^waiting/)).toMatch(/^waiting/);
+      spawnSync("pkill", ["-KILL", "-f", "--", `--state-dir ${state}`]);
+      await again;
+      expect(wgpc(ns, state, "apply", "--status").stdout).toMatch(/^an apply was never confirmed and its watcher is gone/);
+      const next = wgpc(ns, state, "apply", path.join(first, "client-b"), "--yes");
+      expect(next.status, next.stderr).toBe(0);
+      expect(next.stderr).toContain("was never confirmed and its watcher is gone: putting back what it saved");
+      expect(next.stderr).toContain("rolled back: the live state equals the saved one");
+      expect(printed(ns)).toBe(before);
+    });
+  });
+
   rootIt("rolls iptables and ipsets back byte for byte", () => {
     const first = compileSeed("ipt-1", (t) => `${t}\ngroup many = ${Array.from({ length: 20 }, (_, i) => `203.0.113.${2 * i + 1}`).join(", ")}\nallow many -> client-b:2000/tcp\n`);
     const second = compileSeed("ipt-2", (t) => `${t}\ngroup many = ${Array.from({ length: 20 }, (_, i) => `198.18.0.${2 * i + 1}`).join(", ")}\nallow many -> client-b:2001/tcp\n`);

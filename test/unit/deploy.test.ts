@@ -132,6 +132,47 @@ describe("bundles on the machine", () => {
     expect(fs.existsSync(path.join(state, "pending"))).toBe(false);
   });
 
+  it("checks ir.json's whole shape: a damaged one is E1008 from an SSH session, never a crash", () => {
+    const seed = compileFiles([SEED]);
+    const good = JSON.parse(inputIrText(seed.hosts!.find((h) => h.name === "client-b")!));
+    const damaged: [string, (v: any) => unknown][] = [
+      ["null", () => null],
+      ["sections gone", (v) => (delete v.input["4"].sections, v)],
+      ["a chain a number", (v) => ((v.input["4"] = 1), v)],
+      ["rules null", (v) => ((v.input["4"].sections[0].rules = null), v)],
+      ["a match null", (v) => ((v.input["4"].sections[0].rules[0].match = null), v)],
+      ["a verdict unknown", (v) => ((v.input["4"].sections[0].rules[0].verdict = { kind: "banana" }), v)],
+      ["saddr a number", (v) => ((v.input["6"].sections[1].rules[0].match.saddr = 5), v)],
+      ["ctState a number", (v) => ((v.input["4"].sections[0].rules[1].match.ctState = 5), v)],
+      ["an l4 of another kind", (v) => ((v.input["4"].sections[0].rules[3].match.l4 = { kind: "x" }), v)],
+      ["the policy a fruit", (v) => ((v.input["4"].policy = "banana"), v)],
+      ["early drops of nothing", (v) => ((v.early = [{}]), v)],
+    ];
+    for (const [what, damage] of damaged) {
+      const text = JSON.stringify(damage(structuredClone(good)));
+      expect(() => readInputIr(text), what).toThrow(IrFileError);
+      const dir = path.join(work, "damaged", what.replace(/ /g, "-"), "client-b");
+      writeBundle(dir, { "apply.sh": "#!/bin/sh\nexit 9\n", "ruleset.nft": "table inet wgpc {\n}\n", "ir.json": text });
+      const r = applyBundle({ bundleDir: dir, stateDir: path.join(work, "state-damaged"), timeout: 5, yes: false, force: false, interactive: false, log: () => {}, session: { client: "198.51.100.10", server: "10.0.123.4", port: 22 } });
+      expect(r.diagnostics.map((d) => d.code), what).toEqual(["E1008"]);
+      expect(r.diagnostics[0]!.message, what).toMatch(/^cannot check that this SSH session survives: ir\.json: /);
+    }
+  });
+
+  it("hashes only regular files of the bundle, and quotes a strange line", () => {
+    const dir = path.join(work, "odd", "web");
+    writeBundle(dir, { "apply.sh": "#!/bin/sh\n" });
+    fs.symlinkSync("/dev/zero", path.join(dir, "zero"));
+    fs.appendFileSync(path.join(dir, "SHA256SUMS"), `${"0".repeat(64)}  zero\n`);
+    expect(() => verifyBundle(dir)).toThrow(new BundleError("zero is not a regular file"));
+    writeBundle(dir, { "apply.sh": "#!/bin/sh\n" });
+    fs.appendFileSync(path.join(dir, "SHA256SUMS"), "\u001b[31mred\n");
+    expect(() => verifyBundle(dir)).toThrow('SHA256SUMS has a line wgpc did not write: "\\u001b[31mred"');
+    writeBundle(dir, { "apply.sh": "#!/bin/sh\n" });
+    fs.appendFileSync(path.join(dir, "SHA256SUMS"), `${"0".repeat(64)}  .\n`);
+    expect(() => verifyBundle(dir)).toThrow(/a line wgpc did not write/);
+  });
+
   it("allows one apply at a time (E1006); --confirm with none waiting is E1005", () => {
     const state = path.join(work, "state-b");
     const dir = path.join(work, "b2", "web");
@@ -139,14 +180,14 @@ describe("bundles on the machine", () => {
     expect(confirmPending(state, () => {}).diagnostics.map((d) => `${d.code} ${d.message}`)).toEqual([`E1005 no \`wgpc apply\` is waiting for confirmation (state in \`${state}\`)`]);
     // a waiting apply whose watcher is alive (this process stands in for it)
     fs.mkdirSync(path.join(state, "pending"), { recursive: true });
-    fs.writeFileSync(path.join(state, "pending/pending.json"), JSON.stringify({ id: "1", bundle: "/elsewhere", bundleId: "x", firewall: "nftables", deadline: Date.now() + 60_000, timeout: 60, devices: [] }));
+    fs.writeFileSync(path.join(state, "pending/pending.json"), JSON.stringify({ id: "1", owner: 999999999, bundle: "/elsewhere", bundleId: "x", firewall: "nftables", deadline: Date.now() + 60_000, timeout: 60, devices: [] }));
     fs.writeFileSync(path.join(state, "pending/watcher.pid"), String(process.pid));
     const second = applyBundle({ bundleDir: dir, stateDir: state, timeout: 5, yes: false, force: false, interactive: false, log: () => {} });
     expect(second.diagnostics.map((d) => `${d.code} ${d.message}`)).toEqual([`E1006 another \`wgpc apply\` (pid ${process.pid}) is waiting for confirmation`]);
-    // a dead watcher's pending apply is stale: cleared, not a reason to refuse
+    // a dead watcher's apply cannot be confirmed, and its saved state is kept for the next apply to put back
     fs.writeFileSync(path.join(state, "pending/watcher.pid"), "999999999");
     expect(confirmPending(state, () => {}).diagnostics.map((d) => d.code)).toEqual(["E1005"]);
-    expect(fs.existsSync(path.join(state, "pending"))).toBe(false);
+    expect(fs.existsSync(path.join(state, "pending/pending.json"))).toBe(true);
   });
 });
 
