@@ -20,17 +20,21 @@ export interface InputIr {
 // the fields that hold prefix lists, in rules (saddr, daddr) and in XDP rules (src, dst)
 const PREFIX_LISTS = new Set(["saddr", "daddr", "src", "dst"]);
 
-// a list shared by every machine (a blocklist) is spelled once per compile
-const spelled = new WeakMap<readonly Prefix[], string[]>();
-function spell(list: readonly Prefix[]): string[] {
-  let text = spelled.get(list);
-  if (!text) spelled.set(list, (text = list.map(formatPrefix)));
+// a list shared by every machine (a blocklist) is written once per compile:
+// each host's text refers to the same JSON chunk
+const chunks = new WeakMap<readonly Prefix[], string>();
+function chunk(list: readonly Prefix[]): string {
+  let text = chunks.get(list);
+  if (text === undefined) chunks.set(list, (text = JSON.stringify(list.map(formatPrefix))));
   return text;
 }
 
 export function inputIrText(host: HostIr): string {
   const value = { format: FORMAT, version: VERSION, host: host.name, input: { 4: host.families[4].filter.input, 6: host.families[6].filter.input }, early: host.early };
-  return `${JSON.stringify(value, (key, v: unknown) => (PREFIX_LISTS.has(key) && Array.isArray(v) ? spell(v as Prefix[]) : v))}\n`;
+  const lists: string[] = [];
+  // a marker no prefix list, name or label can spell: the control character cannot be in a policy
+  const json = JSON.stringify(value, (key, v: unknown) => (PREFIX_LISTS.has(key) && Array.isArray(v) ? `\u0001${lists.push(chunk(v as Prefix[])) - 1}` : v));
+  return `${json.replace(/"\\u0001(\d+)"/g, (_m, i: string) => lists[Number(i)]!)}\n`;
 }
 
 export class IrFileError extends Error {}
