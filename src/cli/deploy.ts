@@ -19,7 +19,7 @@ const TEXT = { format: "text", quiet: false, strict: false } as const;
 const DEFAULT_STATE = "/var/lib/wgpc";
 
 export const DEPLOY_HELP: Record<string, string> = {
-  apply: `usage: wgpc apply DIR/HOST [--timeout S] [--firewall nftables|iptables] [--force] [--yes] [--ssh-connection S] [--state-dir D]
+  apply: `usage: wgpc apply DIR/HOST [--timeout S] [--firewall nftables|iptables] [--dry-run] [--force] [--yes] [--ssh-connection S] [--state-dir D]
        wgpc apply --confirm | --status [--state-dir D]
 
 Run on the machine, as root, with one host's directory of a \`wgpc compile\`
@@ -35,6 +35,8 @@ STATE/apply.log.
 
   --timeout S      seconds to wait for the confirmation (default 60)
   --firewall F     nftables (default when the bundle has it) or iptables
+  --dry-run        verify, run the lockout check and validate the firewall files
+                   (apply.sh --dry-run); change nothing
   --force          apply although the lockout check says the session would be cut
   --yes            keep without waiting (for a controller that checks reachability
                    itself), or confirm the waiting apply of this same bundle
@@ -100,6 +102,7 @@ export function runApply(args: string[], io: Io, report: Report): number {
       confirm: { type: "boolean", default: false },
       status: { type: "boolean", default: false },
       watch: { type: "boolean", default: false },
+      "dry-run": { type: "boolean", default: false },
       "state-dir": { type: "string" },
       "ssh-connection": { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -143,6 +146,7 @@ export function runApply(args: string[], io: Io, report: Report): number {
       force: values.force ?? false,
       session,
       interactive: process.stdin.isTTY === true && !values.yes,
+      dryRun: values["dry-run"] ?? false,
       log,
     }),
   );

@@ -144,7 +144,12 @@ const PLAYBOOK = `# Rolls the wgpc bundles out, written by wgpc compile --emit a
           changed_when: false
           check_mode: false
 
-        - name: Apply the bundle (it checks the session, and waits for a confirmation)
+        - name: Check the bundle, and that the new rules keep this session reachable (changes nothing)
+          ansible.builtin.command: "{{ wgpc_command }} apply {{ wgpc_root }}/incoming {{ wgpc_state }} --dry-run --firewall {{ wgpc_firewall }} --ssh-connection '{{ wgpc_ssh.stdout }}'"
+          changed_when: false
+          when: not ansible_check_mode
+
+        - name: Apply the bundle (it checks the session again, and waits for a confirmation)
           ansible.builtin.command: "{{ wgpc_command }} apply {{ wgpc_root }}/incoming {{ wgpc_state }} --timeout {{ wgpc_timeout }} --firewall {{ wgpc_firewall }} --ssh-connection '{{ wgpc_ssh.stdout }}'"
           async: "{{ wgpc_timeout | int + 60 }}"
           poll: 0

@@ -29,6 +29,8 @@ export interface ApplyOptions {
   readonly session?: SshSession;
   /** whether to ask on the terminal */
   readonly interactive: boolean;
+  /** verify, check the session and validate the firewall files (apply.sh --dry-run); change nothing */
+  readonly dryRun?: boolean;
   readonly log: (line: string) => void;
 }
 
@@ -288,6 +290,14 @@ export function applyBundle(o: ApplyOptions): Outcome {
       if (!o.force) return { exit: 1, diagnostics: [d] };
       log(`--force: ${d.message}`);
     } else log(`lockout check: a new SSH connection from ${s.client} to ${s.server}:${s.port} ${verdict.decided}`);
+  }
+
+  if (o.dryRun) {
+    const dry = run("sh", [path.join(bundle.dir, "apply.sh"), "--dry-run", "--firewall", firewall]);
+    for (const line of `${dry.stdout}${dry.stderr}`.split("\n").filter(Boolean)) log(`apply.sh: ${line}`);
+    if (dry.status !== 0) return { exit: 1, diagnostics: [diagnostic("apply-failed", { step: "apply.sh --dry-run", detail: (dry.stderr || dry.stdout).trim().split("\n").slice(-2).join("; ") || `exit ${dry.status}` })] };
+    log("dry run: nothing was changed");
+    return { exit: 0, diagnostics: [] };
   }
 
   const p = paths(o.stateDir);

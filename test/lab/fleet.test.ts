@@ -160,6 +160,9 @@ describe("deploying to a fleet with Ansible", () => {
       expect(refused.stderr).toContain("error[E1002]");
       expect(refused.stderr).toContain(`from ${ADMIN} to 10.0.123.4 port 22/tcp would be dropped by policy.wgp:${denyLine}`);
       expect(saved()).toBe(before);
+      const dryRun = await ssh("client-b", `${WGPC} apply ${cutOut}/client-b --dry-run --state-dir ${stateOf("client-b")}/state`);
+      expect(dryRun.status).toBe(1);
+      expect(dryRun.stderr).toContain("error[E1002]");
 
       // forced and not confirmed: the admin is cut off until the watcher puts the saved state back
       const forced = ssh("client-b", `${WGPC} apply ${cutOut}/client-b --force --timeout 8 --state-dir ${stateOf("client-b")}/state`);

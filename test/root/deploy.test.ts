@@ -159,6 +159,12 @@ describe("wgpc apply and wgpc diff", () => {
       expect(before).toContain("add wgpc-");
       expect(before).toMatch(/^add wgpc-\S+ 203\.0\.113\.39,tcp:2000$/m);
       expect(wgpc(ns, state, "diff", path.join(first, "client-b")).status).toBe(0);
+      // a dry run validates the files (the sets made for the test and removed) and changes nothing
+      const dry = wgpc(ns, state, "apply", path.join(second, "client-b"), "--firewall", "iptables", "--dry-run");
+      expect(dry.status, dry.stderr).toBe(0);
+      expect(dry.stderr).toContain("apply.sh: dry run: the firewall files are valid");
+      expect(dry.stderr).toContain("dry run: nothing was changed");
+      expect(printed(ns)).toBe(before);
       const rolled = wgpc(ns, state, "apply", path.join(second, "client-b"), "--firewall", "iptables", "--timeout", "2");
       expect(rolled.status).toBe(1);
       expect(rolled.stderr).toContain("error[E1004]");
