@@ -41,7 +41,7 @@ STATE/apply.log.
   --yes            keep without waiting (for a controller that checks reachability
                    itself), or confirm the waiting apply of this same bundle
   --confirm        confirm the apply that is waiting
-  --status         say whether an apply is waiting
+  --status         say whether an apply is waiting (exit 0 either way)
   --state-dir D    where snapshots and the kept bundle live (default ${DEFAULT_STATE})
   --ssh-connection "CLIENT_IP CLIENT_PORT SERVER_IP SERVER_PORT"
                    the session to keep reachable, for a controller whose sudo or
@@ -172,7 +172,7 @@ export function runDiff(args: string[], io: Io, report: Report): number {
       return 0;
     }
     for (const d of drift) io.out(`drift in ${d.datapath}:\n    ${d.detail}\n`);
-    io.out(`${drift.length} difference${drift.length === 1 ? "" : "s"} from ${positionals[0]}\n`);
+    io.out(`drift in ${drift.length} place${drift.length === 1 ? "" : "s"} against ${positionals[0]}\n`);
     return 1;
   } catch (e) {
     if (!(e instanceof BundleError)) throw e;

@@ -63,15 +63,17 @@ function inventory(policy: CheckedPolicy, bundles: readonly HostBundle[]): strin
 
 const PLAYBOOK = `# Rolls the wgpc bundles out, written by wgpc compile --emit ansible:
 #   ansible-playbook -i inventory.yml playbook.yml            apply, a few machines at a time
-#   ansible-playbook -i inventory.yml playbook.yml --check    only report drift (wgpc diff)
+#   ansible-playbook -i inventory.yml playbook.yml --check    report drift (wgpc diff); it copies
+#                                                            the bundle to wgpc_root/incoming and changes nothing else
 # Each machine runs \`wgpc apply\`, which saves what it replaces and waits
 # for a confirmation; the controller confirms only after it has reached the
 # machine again over a new SSH connection through the new rules. A machine
 # it cannot reach rolls itself back when the timeout runs out, and the
 # rollout stops once more than wgpc_max_fail_percentage of a batch failed.
-# Variables (defaults in inventory.yml; override them in host_vars/, group_vars/ or with -e):
+# With -e only (they shape the play, which inventory variables cannot):
 #   wgpc_serial               machines per batch (5)
 #   wgpc_max_fail_percentage  failed machines a batch may have, in percent (0)
+# Per machine (defaults in inventory.yml; override them in host_vars/, group_vars/ or with -e):
 #   wgpc_timeout              seconds a machine waits for the confirmation (60)
 #   wgpc_command              how wgpc is run on the machines ("wgpc")
 #   wgpc_root                 where bundles and wgpc's state live (/var/lib/wgpc)

@@ -146,6 +146,14 @@ function inspect(state: string): Inspected | undefined {
 }
 
 const WATCHER_GONE = "its watcher was gone";
+const IN_PROGRESS_HELP = "confirm it with `wgpc apply --confirm`, or wait for it to roll back (`wgpc apply --status` says how long)";
+
+/** What to do about a failed apply.sh, when its words say. */
+function applyHelp(detail: string): string | undefined {
+  if (/qdisc kind is unknown/i.test(detail)) return "this kernel lacks a qdisc the bundle uses (fq_codel, or netem for `delay`): load its module, or compile with another `leaf_qdisc` in wgpc.toml";
+  if (/Cannot find device/i.test(detail)) return "the interfaces the bundle names must exist first: bring the VPN interface up (wg-quick) before applying";
+  return undefined;
+}
 
 /** Puts back what a dead apply saved, and clears it. */
 function restoreStale(state: string, stale: Extract<Inspected, { kind: "stale" }>, log: (line: string) => void): string[] {
@@ -267,7 +275,7 @@ export function applyBundle(o: ApplyOptions): Outcome {
   const other = inspect(o.stateDir);
   if (other?.kind === "live") {
     if (o.yes && other.pending.bundleId === bundle.id) return confirmPending(o.stateDir, log);
-    return { exit: 1, diagnostics: [diagnostic("apply-in-progress", { pid: other.watcher ?? other.pending.owner })] };
+    return { exit: 1, diagnostics: [diagnostic("apply-in-progress", { pid: other.watcher ?? other.pending.owner }, undefined, { help: IN_PROGRESS_HELP })] };
   }
 
   // the lockout check, before anything changes
@@ -311,7 +319,7 @@ export function applyBundle(o: ApplyOptions): Outcome {
     fs.mkdirSync(p.pending);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "EEXIST" && fs.existsSync(p.pending)) return { exit: 1, diagnostics: [diagnostic("apply-in-progress", { pid: 0 })] };
+    if (code === "EEXIST" && fs.existsSync(p.pending)) return { exit: 1, diagnostics: [diagnostic("apply-in-progress", { pid: 0 }, undefined, { help: IN_PROGRESS_HELP })] };
     return { exit: 2, diagnostics: [diagnostic("cannot-write-output", { path: o.stateDir, reason: `the state directory cannot be used (${code ?? (e as Error).message})` })] };
   }
   const id = `${Date.now()}-${process.pid}`;
@@ -322,7 +330,11 @@ export function applyBundle(o: ApplyOptions): Outcome {
   writeJson(p.pendingFile, pending);
   const before = readState(devices);
   writeJson(p.snapshot, before);
-  log(`saved the live state: ${before.nft === null ? "no" : "the"} nft table inet wgpc, iptables ${before.iptables === "" ? "empty" : "rules"}, ${Object.keys(before.tc).length} tc devices, ${Object.keys(before.xdp).length} XDP interfaces`);
+  const count = (text: string, pattern: RegExp) => (text.match(pattern) ?? []).length;
+  log(
+    `saved the live state: nft table inet wgpc ${before.nft === null ? "absent" : "present"}; iptables ${count(before.iptables, /^-A /gm)} and ip6tables ${count(before.ip6tables, /^-A /gm)} rules; ` +
+      `${count(before.ipsets, /^create /gm)} wgpc ipsets; tc on ${Object.keys(before.tc).join(", ") || "no devices"}; XDP on ${Object.keys(before.xdp).join(", ") || "no interfaces"}; the forwarding sysctls`,
+  );
 
   const rollback = (why: string): string[] => {
     log(`rolling back: ${why}`);
@@ -337,7 +349,7 @@ export function applyBundle(o: ApplyOptions): Outcome {
     const problems = rollback("apply.sh failed");
     fs.rmSync(p.pending, { recursive: true, force: true });
     const detail = (applied.stderr || applied.stdout).trim().split("\n").slice(-2).join("; ") || `exit ${applied.status}`;
-    return { exit: 1, diagnostics: [diagnostic("apply-failed", { step: "apply.sh", detail }), ...restoreDiagnostics(problems)] };
+    return { exit: 1, diagnostics: [diagnostic("apply-failed", { step: "apply.sh", detail }, undefined, { help: applyHelp(`${applied.stderr}${applied.stdout}`) }), ...restoreDiagnostics(problems)] };
   }
 
   if (o.yes) {

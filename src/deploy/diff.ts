@@ -15,8 +15,14 @@ export interface Drift {
 
 function textDrift(datapath: string, want: string, have: string): Drift[] {
   if (want === have) return [];
-  const { missing, extra } = lineDifference(want, have);
-  const parts = [...missing.map((l) => `missing: ${l}`), ...extra.map((l) => `not in the bundle: ${l}`)];
+  const { missing, extra, missingCount, extraCount } = lineDifference(want, have, 10);
+  const more = (n: number, shown: number, what: string) => (n > shown ? [`… and ${n - shown} more ${what}`] : []);
+  const parts = [
+    ...missing.map((l) => `missing: ${l}`),
+    ...more(missingCount, missing.length, "missing lines"),
+    ...extra.map((l) => `not in the bundle: ${l}`),
+    ...more(extraCount, extra.length, "lines not in the bundle"),
+  ];
   return [{ datapath, detail: parts.length > 0 ? parts.join("\n    ") : "the same lines in another order" }];
 }
 

@@ -41,8 +41,8 @@ export function ipsetMembers(text: string, suffix: string): Map<string, string[]
   return sets;
 }
 
-/** Lines of `a` missing from `b` and of `b` missing from `a`, at most `limit` of each: what a drift report shows. */
-export function lineDifference(want: string, have: string, limit = 5): { missing: string[]; extra: string[] } {
+/** Lines of `want` missing from `have` and of `have` missing from `want` (at most `limit` of each shown), with their counts. */
+export function lineDifference(want: string, have: string, limit = 5): { missing: string[]; extra: string[]; missingCount: number; extraCount: number } {
   const count = (text: string) => {
     const n = new Map<string, number>();
     for (const l of text.split("\n")) n.set(l, (n.get(l) ?? 0) + 1);
@@ -50,6 +50,8 @@ export function lineDifference(want: string, have: string, limit = 5): { missing
   };
   const w = count(want);
   const h = count(have);
-  const only = (a: Map<string, number>, b: Map<string, number>) => [...a].filter(([l, n]) => n > (b.get(l) ?? 0)).map(([l]) => l.trim()).slice(0, limit);
-  return { missing: only(w, h), extra: only(h, w) };
+  const only = (a: Map<string, number>, b: Map<string, number>) => [...a].flatMap(([l, n]) => Array<string>(Math.max(0, n - (b.get(l) ?? 0))).fill(l.trim()));
+  const missing = only(w, h);
+  const extra = only(h, w);
+  return { missing: missing.slice(0, limit), extra: extra.slice(0, limit), missingCount: missing.length, extraCount: extra.length };
 }

@@ -222,6 +222,7 @@ describe("the compared forms", () => {
       new Map([["wgpc-a", ["10.0.0.0/8,tcp:80", "10.0.0.0/8,tcp:81", "10.0.0.0/8,tcp:82", "10.1.0.0/16,tcp:22"]]]),
     );
     expect(ipsetMembers("create wgpc-b hash:net family inet\nadd wgpc-b 10.0.0.1\n", "")).toEqual(new Map([["wgpc-b", ["10.0.0.1"]]]));
-    expect(lineDifference("a\nb\nc", "a\nc\nd")).toEqual({ missing: ["b"], extra: ["d"] });
+    expect(lineDifference("a\nb\nc", "a\nc\nd")).toEqual({ missing: ["b"], extra: ["d"], missingCount: 1, extraCount: 1 });
+    expect(lineDifference("x\nx\nx\ny", "y", 2)).toEqual({ missing: ["x", "x"], extra: [], missingCount: 3, extraCount: 0 });
   });
 });
