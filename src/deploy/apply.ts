@@ -146,6 +146,7 @@ function inspect(state: string): Inspected | undefined {
 }
 
 const WATCHER_GONE = "its watcher was gone";
+const ANSWERED_NO = "answered no";
 const IN_PROGRESS_HELP = "confirm it with `wgpc apply --confirm`, or wait for it to roll back (`wgpc apply --status` says how long)";
 
 /** What to do about a failed apply.sh, when its words say. */
@@ -391,7 +392,7 @@ export function applyBundle(o: ApplyOptions): Outcome {
   return {
     exit: 1,
     diagnostics: [
-      result.result === "rolled-back" && result.detail !== WATCHER_GONE ? diagnostic("not-confirmed", { seconds: o.timeout })
+      result.result === "rolled-back" && result.detail !== WATCHER_GONE ? diagnostic("not-confirmed", { why: result.detail === ANSWERED_NO ? "(answered no)" : `within ${o.timeout} s` })
       : diagnostic("apply-failed", { step: "waiting for the confirmation", detail: result.detail === WATCHER_GONE ? "the watcher died; the saved state was put back" : result.detail }),
       ...restoreDiagnostics(result.problems),
     ],
@@ -427,7 +428,7 @@ export function watch(stateDir: string, log: (line: string) => void): number {
       log(rejected ? "not kept (answered no): rolling back" : `not confirmed within ${pending.timeout} s: rolling back`);
       const problems = restoreState({ before, previousBundle: previousBundle(stateDir), devices: pending.devices, log, env: process.env });
       log(problems.length === 0 ? "rolled back: the live state equals the saved one" : `rolled back, with differences: ${problems.join("; ")}`);
-      finish({ result: "rolled-back", detail: rejected ? "answered no" : "timeout", problems });
+      finish({ result: "rolled-back", detail: rejected ? ANSWERED_NO : "timeout", problems });
       return 0;
     }
     sleep(100);

@@ -382,8 +382,8 @@ export const catalogue = {
     "E1003", "error", (p) => `${p.step} failed: ${p.detail}`,
     "A step of `wgpc apply` failed half-way; wgpc restored the state it saved before applying and said whether the restore was exact.",
   ),
-  "not-confirmed": entry<{ seconds: number }>(
-    "E1004", "error", (p) => `not confirmed within ${p.seconds} s: the previous state was restored`,
+  "not-confirmed": entry<{ why: string }>(
+    "E1004", "error", (p) => `not confirmed ${p.why}: the previous state was restored`,
     "`wgpc apply` waits for `wgpc apply --confirm` (or a `y` on its terminal) and puts back what it saved when nobody confirms in time, as when the new rules cut the admin off.",
   ),
   "nothing-pending": entry<{ stateDir: string }>(

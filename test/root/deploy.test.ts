@@ -147,6 +147,31 @@ describe("wgpc apply and wgpc diff", () => {
     });
   });
 
+  rootIt("asks on its terminal: y keeps the bundle, anything else rolls it back at once", () => {
+    const first = compileSeed("tty-1");
+    const second = compileSeed("tty-2", (t) => t.replace("allow vpn    -> any:web", "allow vpn    -> any:web\nallow any -> client-b:8080/tcp"));
+    withNetns("deploy-tty", (ns) => {
+      ns.run("ip", ["link", "set", "lo", "up"]);
+      const state = path.join(work, "state-tty");
+      // script(1) gives the apply a terminal; what is piped in is typed on it
+      const onTerminal = (answer: string, bundle: string) =>
+        spawnSync("script", ["-qec", `nsenter --net=/run/netns/${ns.name} ${process.execPath} ${CLI} apply ${bundle} --timeout 30 --state-dir ${state}`, "/dev/null"], { input: answer, encoding: "utf8", env, timeout: 25_000 });
+      const started = Date.now();
+      const kept = onTerminal("y\n", path.join(first, "client-b"));
+      expect(kept.status, kept.stdout).toBe(0);
+      expect(kept.stdout).toContain("keep the new rules? type y and Enter within");
+      expect(kept.stdout).toContain("confirmed: ");
+      const before = printed(ns);
+      const refused = onTerminal("n\n", path.join(second, "client-b"));
+      expect(refused.status).toBe(1);
+      expect(refused.stdout).toContain("error[E1004]: not confirmed (answered no): the previous state was restored");
+      expect(refused.stdout).toContain("rolled back: the live state equals the saved one");
+      expect(printed(ns)).toBe(before);
+      // both answered long before the 30 s timeout
+      expect(Date.now() - started).toBeLessThan(20_000);
+    });
+  });
+
   rootIt("rolls iptables and ipsets back byte for byte", () => {
     const first = compileSeed("ipt-1", (t) => `${t}\ngroup many = ${Array.from({ length: 20 }, (_, i) => `203.0.113.${2 * i + 1}`).join(", ")}\nallow many -> client-b:2000/tcp\n`);
     const second = compileSeed("ipt-2", (t) => `${t}\ngroup many = ${Array.from({ length: 20 }, (_, i) => `198.18.0.${2 * i + 1}`).join(", ")}\nallow many -> client-b:2001/tcp\n`);
