@@ -14,7 +14,7 @@ import type { Artifact, Backend } from "./backends/types.js";
 import { diagnostic, hasErrors, type Diagnostic } from "./diagnostics/diagnostic.js";
 import { VERSION } from "./version.js";
 import { withApplyScript } from "./bundle/apply-script.js";
-import { IR_FILE, inputIrText } from "./ir/serialize.js";
+import { IR_FILE, inputIrText, type RuleSource } from "./ir/serialize.js";
 
 export interface HostBundle {
   readonly host: string;
@@ -50,6 +50,22 @@ function unenforcedRules(policy: CheckedPolicy, hosts: readonly HostIr[]): Diagn
   return policy.rules
     .filter((r) => !used.has(r.origin.seq))
     .map((r) => diagnostic("rule-enforced-nowhere", {}, r.origin.span));
+}
+
+/** Each policy rule's first line, by its label, for diagnostics on the machines (ir.json). */
+function ruleSourcesOf(policy: CheckedPolicy, sources: Sources): Map<string, RuleSource> {
+  const out = new Map<string, RuleSource>();
+  for (const { origin } of [...policy.rules, ...policy.earlyDrops]) {
+    if (out.has(origin.label)) continue;
+    const { line, column } = sources.position(origin.span.file, origin.span.start);
+    // a rule on a very long line (a long literal list) is shown by its first 240 characters
+    const chars = [...sources.lineText(origin.span.file, line)];
+    const text = chars.length > 240 ? `${chars.slice(0, 240).join("")}…` : chars.join("");
+    const spanChars = [...sources.get(origin.span.file).text.slice(origin.span.start, Math.min(origin.span.end, origin.span.start + 1000))].length;
+    const length = Math.max(1, Math.min(Math.min(chars.length, 240) - column + 1, spanChars));
+    out.set(origin.label, { path: origin.label.slice(0, origin.label.lastIndexOf(":")), line, column, length, text });
+  }
+  return out;
 }
 
 export function compile(paths: readonly string[], reader: FileReader, stdlibDir: string, options: CompileOptions): CompileResult {
@@ -93,11 +109,12 @@ export function compile(paths: readonly string[], reader: FileReader, stdlibDir:
   if (hasErrors(diagnostics)) return { sources, diagnostics, policy, hosts, timings };
   const selected = options.hosts ? hosts.filter((h) => options.hosts!.includes(h.name)) : hosts;
   const context = { version: VERSION, compact: options.compact };
+  const ruleSources = ruleSourcesOf(policy, sources);
   const bundles = timed("emit", () =>
     selected.map((host) =>
       withApplyScript(
         // ir.json: what wgpc apply's lockout check evaluates on the machine
-        { host: host.name, artifacts: [...options.targets.flatMap((b) => b.emit(host, context)), { path: IR_FILE, text: inputIrText(host) }] },
+        { host: host.name, artifacts: [...options.targets.flatMap((b) => b.emit(host, context)), { path: IR_FILE, text: inputIrText(host, ruleSources) }] },
         policy.vpn?.hub === host.name,
       ),
     ),

@@ -120,8 +120,8 @@ export function runApply(args: string[], io: Io, report: Report): number {
     return 0;
   }
   if (process.getuid?.() !== 0) return usage(io, report, "`wgpc apply` changes the kernel's firewall: run it as root");
-  const finish = (o: { exit: number; diagnostics: readonly Diagnostic[] }) => {
-    report(io, new Sources(), o.diagnostics, TEXT);
+  const finish = (o: { exit: number; diagnostics: readonly Diagnostic[]; sources?: Sources }) => {
+    report(io, o.sources ?? new Sources(), o.diagnostics, TEXT);
     return o.exit;
   };
   if (values.confirm) {

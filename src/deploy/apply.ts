@@ -9,7 +9,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { diagnostic, type Diagnostic } from "../diagnostics/diagnostic.js";
-import { IR_FILE, IrFileError, readInputIr } from "../ir/serialize.js";
+import { Sources } from "../syntax/source.js";
+import type { Span } from "../syntax/ast.js";
+import { IR_FILE, IrFileError, readInputIr, type InputIr, type RuleSource } from "../ir/serialize.js";
 import { BundleError, verifyBundle, type VerifiedBundle } from "./bundle.js";
 import { readState, restoreState, run, tcDevices, type LiveState } from "./live.js";
 import { checkLockout, type SshSession } from "./lockout.js";
@@ -37,6 +39,8 @@ export interface ApplyOptions {
 export interface Outcome {
   readonly exit: number;
   readonly diagnostics: readonly Diagnostic[];
+  /** the policy lines the diagnostics point at (from ir.json), for rendering */
+  readonly sources?: Sources;
 }
 
 /** What the watcher and `--confirm` find in the state directory. */
@@ -250,6 +254,18 @@ function awaitOutcome(state: string, id: string, ask: boolean, deadline: number,
   }
 }
 
+/** The deciding rule's line as a one-file source table, so the refusal renders like any diagnostic: file:line:col, the line, a caret. */
+function sourceSpan(src: RuleSource | undefined): { sources: Sources; span: Span } | undefined {
+  if (!src) return undefined;
+  const sources = new Sources();
+  const prefix = "\n".repeat(src.line - 1);
+  const file = sources.add(src.path, `${prefix}${src.text}\n`);
+  const chars = [...src.text];
+  const start = prefix.length + chars.slice(0, src.column - 1).join("").length;
+  const end = start + chars.slice(src.column - 1, src.column - 1 + src.length).join("").length;
+  return { sources, span: { file, start, end } };
+}
+
 /** One line from the terminal, or undefined when none came in time. */
 function terminalAnswer(ms: number): string | undefined {
   if (ms <= 0) return undefined;
@@ -282,8 +298,10 @@ export function applyBundle(o: ApplyOptions): Outcome {
   // the lockout check, before anything changes
   if (o.session) {
     let verdict: ReturnType<typeof checkLockout> | undefined;
+    let ir: InputIr | undefined;
     try {
-      verdict = bundle.has(IR_FILE) ? checkLockout(readInputIr(bundle.read(IR_FILE)), o.session, interfaceHolding(o.session.server)) : { error: `the bundle has no ${IR_FILE}` };
+      ir = bundle.has(IR_FILE) ? readInputIr(bundle.read(IR_FILE)) : undefined;
+      verdict = ir ? checkLockout(ir, o.session, interfaceHolding(o.session.server)) : { error: `the bundle has no ${IR_FILE}` };
     } catch (e) {
       // whatever is wrong with the file, the check could not be made: said, never a crash
       verdict = { error: `${IR_FILE}: ${e instanceof IrFileError ? e.message : `unreadable (${(e as Error).message})`}` };
@@ -293,10 +311,11 @@ export function applyBundle(o: ApplyOptions): Outcome {
       if (!o.force) return { exit: 1, diagnostics: [diagnostic("no-ssh-check", { reason: verdict.error }, undefined, { help: "apply with --force, and confirm only once a new session works" })] };
       log(`--force: applying without the lockout check (${verdict.error})`);
     } else if (verdict.cut) {
-      const d = diagnostic("would-lock-out", { client: s.client, server: s.server, port: s.port, decided: verdict.decided }, undefined, {
+      const where = verdict.label ? sourceSpan(ir?.sources[verdict.label]) : undefined;
+      const d = diagnostic("would-lock-out", { client: s.client, server: s.server, port: s.port, decided: verdict.decided }, where?.span, {
         help: "allow the admins' source to the SSH port in the policy; or, knowingly, --force (unconfirmed, it is rolled back)",
       });
-      if (!o.force) return { exit: 1, diagnostics: [d] };
+      if (!o.force) return { exit: 1, diagnostics: [d], sources: where?.sources };
       log(`--force: ${d.message}`);
     } else log(`lockout check: a new SSH connection from ${s.client} to ${s.server}:${s.port} ${verdict.decided}`);
   }

@@ -23,9 +23,12 @@ export function parseSshConnection(value: string | undefined): SshSession | unde
   return { client: unmapped(parts[0]!), server: unmapped(parts[2]!), port };
 }
 
-export type LockoutVerdict =
-  | { readonly cut: false; readonly decided: string }
-  | { readonly cut: true; readonly decided: string };
+export interface LockoutVerdict {
+  readonly cut: boolean;
+  readonly decided: string;
+  /** the deciding rule's label (`policy.wgp:29`), when a rule decided */
+  readonly label?: string;
+}
 
 function address(text: string): { family: Family; bits: bigint } | undefined {
   const p = parseAddress(text.replace(/%.*$/, ""));
@@ -44,10 +47,12 @@ export function checkLockout(ir: InputIr, session: SshSession, iface: string | u
   for (const program of ir.early) {
     if (program.iface !== iface) continue;
     const early = earlyVerdict(program, { family, saddr: client.bits, daddr: server.bits, proto: IP_PROTOCOL.tcp, l4: true, dport: session.port });
-    if (early.verdict === "drop") return { cut: true, decided: `would be dropped early (XDP on ${iface}) by ${program.rules[early.rule!]!.label}` };
+    const label = program.rules[early.rule!]?.label;
+    if (early.verdict === "drop") return { cut: true, decided: `would be dropped early (XDP on ${iface}) by ${label}`, label };
   }
   const decision = evaluateChain(ir.input[family], { family, iif: iface, saddr: client.bits, daddr: server.bits, proto: "tcp", dport: session.port, ct: "new" });
   const by = decision.rule ? `${decision.rule.origin.label}${decision.rule.origin.kind === "default" ? " (the default)" : ""}` : "the default policy (no rule allows it)";
-  if (decision.verdict === "accept") return { cut: false, decided: `is accepted by ${by}` };
-  return { cut: true, decided: `would be ${decision.verdict === "reject" ? "rejected" : "dropped"} by ${by}` };
+  const label = decision.rule?.origin.label;
+  if (decision.verdict === "accept") return { cut: false, decided: `is accepted by ${by}`, label };
+  return { cut: true, decided: `would be ${decision.verdict === "reject" ? "rejected" : "dropped"} by ${by}`, label };
 }

@@ -10,11 +10,23 @@ export const IR_FILE = "ir.json";
 const FORMAT = "wgpc-input-ir";
 const VERSION = 1;
 
+/** Where a rule was written, so that a refusal on the machine can show its line with a caret. */
+export interface RuleSource {
+  readonly path: string;
+  readonly line: number;
+  /** 1-based, in characters */
+  readonly column: number;
+  readonly length: number;
+  readonly text: string;
+}
+
 /** What `wgpc apply` reads back: enough for `evaluateChain` and `earlyVerdict`. */
 export interface InputIr {
   readonly host: string;
   readonly input: Readonly<Record<Family, Chain>>;
   readonly early: readonly XdpProgram[];
+  /** by rule label (`policy.wgp:29`), the rules of `input` and `early` that have one */
+  readonly sources: Readonly<Record<string, RuleSource>>;
 }
 
 // the fields that hold prefix lists, in rules (saddr, daddr) and in XDP rules (src, dst)
@@ -29,8 +41,11 @@ function chunk(list: readonly Prefix[]): string {
   return text;
 }
 
-export function inputIrText(host: HostIr): string {
-  const value = { format: FORMAT, version: VERSION, host: host.name, input: { 4: host.families[4].filter.input, 6: host.families[6].filter.input }, early: host.early };
+export function inputIrText(host: HostIr, ruleSources: ReadonlyMap<string, RuleSource> = new Map()): string {
+  const chains = [host.families[4].filter.input, host.families[6].filter.input];
+  const labels = new Set([...chains.flatMap((c) => [...c.sections.flatMap((x) => x.rules), ...c.tail]).map((r) => r.origin.label), ...host.early.flatMap((p) => p.rules.map((r) => r.label))]);
+  const sources = Object.fromEntries([...labels].sort().flatMap((l) => (ruleSources.has(l) ? [[l, ruleSources.get(l)!]] : [])));
+  const value = { format: FORMAT, version: VERSION, host: host.name, input: { 4: chains[0], 6: chains[1] }, early: host.early, sources };
   const lists: string[] = [];
   // a marker no prefix list, name or label can spell: the control character cannot be in a policy
   const json = JSON.stringify(value, (key, v: unknown) => (PREFIX_LISTS.has(key) && Array.isArray(v) ? `\u0001${lists.push(chunk(v as Prefix[])) - 1}` : v));
@@ -56,7 +71,7 @@ export function readInputIr(text: string): InputIr {
   if (typeof value !== "object" || value === null || value.format !== FORMAT || value.version !== VERSION) throw new IrFileError(`not a ${FORMAT} file of version ${VERSION}`);
   const problem = shapeProblem(value);
   if (problem) throw new IrFileError(problem);
-  return { host: value.host!, input: value.input!, early: value.early! };
+  return { host: value.host!, input: value.input!, early: value.early!, sources: (value as { sources: Record<string, RuleSource> }).sources };
 }
 
 // --- the shape of what is read back: the evaluator trusts it, so it is checked whole ---
@@ -120,7 +135,7 @@ function programProblem(p: unknown): string | undefined {
   return undefined;
 }
 
-function shapeProblem(value: { host?: unknown; input?: unknown; early?: unknown }): string | undefined {
+function shapeProblem(value: { host?: unknown; input?: unknown; early?: unknown; sources?: unknown }): string | undefined {
   if (typeof value.host !== "string") return "host is not a name";
   if (!isObject(value.input)) return "input is missing";
   for (const family of ["4", "6"]) {
@@ -128,6 +143,10 @@ function shapeProblem(value: { host?: unknown; input?: unknown; early?: unknown 
     if (problem) return `input ${family}: ${problem}`;
   }
   if (!Array.isArray(value.early)) return "early is not a list";
+  if (!isObject(value.sources)) return "sources is missing";
+  for (const src of Object.values(value.sources)) {
+    if (!isObject(src) || typeof src.path !== "string" || typeof src.text !== "string" || !isInt(src.line, 1, 16_777_216) || !isInt(src.column, 1, 1e6) || !isInt(src.length, 1, 1e6)) return "a rule's source is not one wgpc writes";
+  }
   for (const p of value.early) {
     const problem = programProblem(p);
     if (problem) return problem;

@@ -17,6 +17,7 @@ import { verifyBundle, BundleError } from "../../src/deploy/bundle.js";
 import { applyBundle, confirmPending } from "../../src/deploy/apply.js";
 import { ansibleBundle, packagesFor } from "../../src/deploy/ansible.js";
 import { ipsetMembers, lineDifference, nftTableForm, restoreForm } from "../../src/deploy/normalise.js";
+import { renderText } from "../../src/diagnostics/render.js";
 
 const SEED = path.join(ROOT, "examples/seed-lab/policy.wgp");
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "wgpc-deploy-unit-"));
@@ -75,24 +76,24 @@ describe("the lockout check", () => {
   });
 
   it("lets the seed's admins in, and names the rule that would cut anyone else", () => {
-    expect(checkLockout(ir("client-b"), { client: "198.51.100.10", server: "10.0.123.4", port: 22 }, "eth0")).toEqual({ cut: false, decided: expect.stringMatching(/^is accepted by policy\.wgp:\d+$/) });
+    expect(checkLockout(ir("client-b"), { client: "198.51.100.10", server: "10.0.123.4", port: 22 }, "eth0")).toEqual({ cut: false, decided: expect.stringMatching(/^is accepted by policy\.wgp:\d+$/), label: expect.stringMatching(/^policy\.wgp:\d+$/) });
     expect(checkLockout(ir("client-b"), { client: "2001:db8:ad::7", server: "2001:db8:123::4", port: 22 }, "eth0")).toMatchObject({ cut: false });
     // a VPN member over wg0, but not the same address over the physical wire
     expect(checkLockout(ir("client-b"), { client: "192.168.4.2", server: "192.168.4.3", port: 22 }, "wg0")).toMatchObject({ cut: false });
-    expect(checkLockout(ir("client-b"), { client: "192.168.4.2", server: "10.0.123.4", port: 22 }, "eth0")).toEqual({ cut: true, decided: "would be dropped by the default policy (no rule allows it)" });
+    expect(checkLockout(ir("client-b"), { client: "192.168.4.2", server: "10.0.123.4", port: 22 }, "eth0")).toEqual({ cut: true, decided: "would be dropped by the default policy (no rule allows it)", label: undefined });
     // sshd on another port: the policy opens 22 only
     expect(checkLockout(ir("client-b"), { client: "198.51.100.10", server: "10.0.123.4", port: 2222 }, "eth0")).toMatchObject({ cut: true });
     const cut = compileText(fs.readFileSync(SEED, "utf8").replace("allow admins -> any:ssh", "deny admins -> client-b:ssh\nallow admins -> any:ssh"));
     const line = fs.readFileSync(SEED, "utf8").split("\n").findIndex((l) => l.startsWith("allow admins -> any:ssh")) + 1;
     const verdict = checkLockout(readInputIr(inputIrText(cut.hosts!.find((h) => h.name === "client-b")!)), { client: "198.51.100.10", server: "10.0.123.4", port: 22 }, "eth0");
-    expect(verdict).toEqual({ cut: true, decided: `would be dropped by policy.wgp:${line}` });
+    expect(verdict).toEqual({ cut: true, decided: `would be dropped by policy.wgp:${line}`, label: `policy.wgp:${line}` });
   });
 
   it("sees the hub's early drops before its firewall", () => {
     const hub = ir("vpn-core");
     const session = { client: "10.0.123.66", server: "10.0.123.2", port: 22 };
     expect(earlyVerdict(hub.early.find((p) => p.iface === "eth0")!, { family: 4, saddr: 0x0a007b42n, daddr: 0x0a007b02n, proto: 6, l4: true, dport: 22 }).verdict).toBe("drop");
-    expect(checkLockout(hub, session, "eth0")).toEqual({ cut: true, decided: expect.stringMatching(/^would be dropped early \(XDP on eth0\) by policy\.wgp:\d+$/) });
+    expect(checkLockout(hub, session, "eth0")).toEqual({ cut: true, decided: expect.stringMatching(/^would be dropped early \(XDP on eth0\) by policy\.wgp:\d+$/), label: expect.stringMatching(/^policy\.wgp:\d+$/) });
     expect(checkLockout(hub, { ...session, client: "198.51.100.10" }, "eth0")).toMatchObject({ cut: false });
   });
 });
@@ -171,6 +172,28 @@ describe("bundles on the machine", () => {
     writeBundle(dir, { "apply.sh": "#!/bin/sh\n" });
     fs.appendFileSync(path.join(dir, "SHA256SUMS"), `${"0".repeat(64)}  .\n`);
     expect(() => verifyBundle(dir)).toThrow(/a line wgpc did not write/);
+  });
+
+  it("refuses a bundle that would cut the SSH session (E1002), pointing at the rule's line with a caret, before changing anything", () => {
+    const text = fs.readFileSync(SEED, "utf8").replace("allow admins -> any:ssh", "deny  admins -> client-b:ssh   # too strict\nallow admins -> any:ssh");
+    const line = text.split("\n").findIndex((l) => l.startsWith("deny  admins")) + 1;
+    const cut = compileText(text);
+    const dir = path.join(work, "cut", "client-b");
+    const files = Object.fromEntries(cut.bundles!.find((b) => b.host === "client-b")!.artifacts.filter((a) => a.path !== "SHA256SUMS").map((a) => [a.path, a.text]));
+    writeBundle(dir, files);
+    const state = path.join(work, "state-cut");
+    const r = applyBundle({ bundleDir: dir, stateDir: state, timeout: 5, yes: false, force: false, interactive: false, log: () => {}, session: { client: "198.51.100.10", server: "10.0.123.4", port: 22 } });
+    expect(r.exit).toBe(1);
+    expect(r.diagnostics.map((d) => d.code)).toEqual(["E1002"]);
+    const label = cut.hosts![0]!.families[4].filter.input.sections[1]!.rules[0]!.origin.label.split(":")[0];
+    expect(renderText(r.sources!, r.diagnostics[0]!).split("\n")).toEqual([
+      `${label}:${line}:1: error[E1002]: applying would cut this SSH session off: a new connection from 198.51.100.10 to 10.0.123.4 port 22/tcp would be dropped by ${label}:${line}`,
+      "   |",
+      `${line} | deny  admins -> client-b:ssh   # too strict`,
+      `   | ${"^".repeat("deny  admins -> client-b:ssh".length)}`,
+      "  = help: allow the admins' source to the SSH port in the policy; or, knowingly, --force (unconfirmed, it is rolled back)",
+    ]);
+    expect(fs.existsSync(path.join(state, "pending"))).toBe(false);
   });
 
   it("allows one apply at a time (E1006); --confirm with none waiting is E1005", () => {
