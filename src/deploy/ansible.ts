@@ -52,6 +52,7 @@ function inventory(policy: CheckedPolicy, bundles: readonly HostBundle[]): strin
     "    wgpc_firewall: nftables",
     "    wgpc_install_packages: true",
     "    wgpc_manage_wireguard: true",
+    "    wgpc_force_apply: false",
     "    wgpc_environment: {}",
     "  children:",
     ...section("wgpc_hub", group("hub")),
@@ -80,6 +81,7 @@ const PLAYBOOK = `# Rolls the wgpc bundles out, written by wgpc compile --emit a
 #   wgpc_firewall             nftables or iptables (nftables)
 #   wgpc_install_packages     install the Debian packages the bundle needs (true)
 #   wgpc_manage_wireguard     install the WireGuard config and (re)start wg-quick (true)
+#   wgpc_force_apply          apply even where wgpc diff finds no drift (false)
 #   wgpc_environment          environment for wgpc on the machines ({})
 - name: Roll out the wgpc bundles
   hosts: wgpc
@@ -114,13 +116,12 @@ const PLAYBOOK = `# Rolls the wgpc bundles out, written by wgpc compile --emit a
       check_mode: false
       changed_when: false
 
-    - name: Compare the live state with the bundle
-      ansible.builtin.command: "{{ wgpc_command }} diff {{ wgpc_root }}/incoming {{ wgpc_state }}"
+    - name: Compare the live state with the bundle (a machine without drift is left alone)
+      ansible.builtin.command: "{{ wgpc_command }} diff {{ wgpc_root }}/incoming {{ wgpc_state }} --firewall {{ wgpc_firewall }}"
       register: wgpc_diff
       check_mode: false
-      changed_when: wgpc_diff.rc == 1
+      changed_when: wgpc_diff.rc == 1 and ansible_check_mode
       failed_when: wgpc_diff.rc > 1
-      when: ansible_check_mode
 
     - name: Install the WireGuard config (the private key stays /etc/wireguard/<iface>.key)
       ansible.builtin.copy:
@@ -145,11 +146,12 @@ const PLAYBOOK = `# Rolls the wgpc bundles out, written by wgpc compile --emit a
           register: wgpc_ssh
           changed_when: false
           check_mode: false
+          when: not ansible_check_mode and (wgpc_diff.rc == 1 or wgpc_force_apply | bool)
 
         - name: Check the bundle, and that the new rules keep this session reachable (changes nothing)
           ansible.builtin.command: "{{ wgpc_command }} apply {{ wgpc_root }}/incoming {{ wgpc_state }} --dry-run --firewall {{ wgpc_firewall }} --ssh-connection '{{ wgpc_ssh.stdout }}'"
           changed_when: false
-          when: not ansible_check_mode
+          when: not ansible_check_mode and (wgpc_diff.rc == 1 or wgpc_force_apply | bool)
 
         - name: Apply the bundle (it checks the session again, and waits for a confirmation)
           ansible.builtin.command: "{{ wgpc_command }} apply {{ wgpc_root }}/incoming {{ wgpc_state }} --timeout {{ wgpc_timeout }} --firewall {{ wgpc_firewall }} --ssh-connection '{{ wgpc_ssh.stdout }}'"
@@ -157,7 +159,7 @@ const PLAYBOOK = `# Rolls the wgpc bundles out, written by wgpc compile --emit a
           poll: 0
           register: wgpc_apply
           changed_when: true
-          when: not ansible_check_mode
+          when: not ansible_check_mode and (wgpc_diff.rc == 1 or wgpc_force_apply | bool)
 
         - name: Wait until the new rules are in and waiting
           ansible.builtin.command: "{{ wgpc_command }} apply --status {{ wgpc_state }}"
@@ -166,7 +168,7 @@ const PLAYBOOK = `# Rolls the wgpc bundles out, written by wgpc compile --emit a
           retries: 60
           delay: 1
           changed_when: false
-          when: not ansible_check_mode
+          when: not ansible_check_mode and (wgpc_diff.rc == 1 or wgpc_force_apply | bool)
 
         - name: Drop the SSH connection, so that the next one passes the new rules
           ansible.builtin.meta: reset_connection
@@ -174,12 +176,12 @@ const PLAYBOOK = `# Rolls the wgpc bundles out, written by wgpc compile --emit a
         - name: Reach the machine again over a new connection
           ansible.builtin.wait_for_connection:
             timeout: "{{ (wgpc_timeout | int / 2) | int }}"
-          when: not ansible_check_mode
+          when: not ansible_check_mode and (wgpc_diff.rc == 1 or wgpc_force_apply | bool)
 
         - name: Confirm
           ansible.builtin.command: "{{ wgpc_command }} apply --confirm {{ wgpc_state }}"
           changed_when: false
-          when: not ansible_check_mode
+          when: not ansible_check_mode and (wgpc_diff.rc == 1 or wgpc_force_apply | bool)
 
         - name: The apply kept the bundle
           ansible.builtin.async_status:
@@ -188,7 +190,7 @@ const PLAYBOOK = `# Rolls the wgpc bundles out, written by wgpc compile --emit a
           until: wgpc_job.finished
           retries: 30
           delay: 1
-          when: not ansible_check_mode
+          when: not ansible_check_mode and (wgpc_diff.rc == 1 or wgpc_force_apply | bool)
       rescue:
         - name: What wgpc apply said
           ansible.builtin.async_status:

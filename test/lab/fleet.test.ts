@@ -133,6 +133,10 @@ describe("deploying to a fleet with Ansible", () => {
         expect(diff.status, `${host}: ${diff.stdout}${diff.stderr}`).toBe(0);
         expect(diff.stdout).toContain("no drift");
       }
+      // run again: nothing drifted, so nothing is applied and nothing changes
+      const rerun = await playbookRun();
+      expect(rerun.status, rerun.stdout.slice(-3000)).toBe(0);
+      for (const host of MEMBERS) expect(rerun.stdout).toMatch(new RegExp(`${host}\\s+: ok=\\d+\\s+changed=0\\s+unreachable=0\\s+failed=0`));
       lab.ns["client-b"].run("nft", ["add", "rule", "inet", "wgpc", "input", "tcp", "dport", "4444", "accept"]);
       const drift = await ssh("client-b", `${WGPC} diff ${stateOf("client-b")}/incoming --state-dir ${stateOf("client-b")}/state`);
       expect(drift.status).toBe(1);
