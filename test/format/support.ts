@@ -44,12 +44,23 @@ export function compileAs(file: string, text: string, targets: readonly Backend[
   return compile([file], reader, STDLIB_DIR, { targets });
 }
 
+/**
+ * ir.json quotes each rule's source line (position and text) for diagnostics
+ * on the machine: layout, which formatting changes; only the file is kept.
+ */
+function withoutSourceLayout(artifact: { path: string; text: string }): string {
+  if (artifact.path !== "ir.json") return artifact.text;
+  const value = JSON.parse(artifact.text) as { sources: Record<string, { path: string }> };
+  const files = Object.values(value.sources).map((s) => s.path).sort();
+  return JSON.stringify({ ...value, sources: files });
+}
+
 /** Every artifact of every host, with references to source lines (`policy.wgp:12`) blanked. */
 export function bundleText(result: ReturnType<typeof compileAs>): string {
   if (!result.bundles) return `no bundles: ${result.diagnostics.map((d) => d.slug).join(", ")}`;
   return result.bundles
     // SHA256SUMS hashes the other files, line references included: derived, left out
-    .flatMap((b) => b.artifacts.filter((a) => a.path !== "SHA256SUMS").map((a) => `== ${b.host}/${a.path}\n${a.text.replace(/([\w.-]+\.wgp):\d+/g, "$1:LINE")}`))
+    .flatMap((b) => b.artifacts.filter((a) => a.path !== "SHA256SUMS").map((a) => `== ${b.host}/${a.path}\n${withoutSourceLayout(a).replace(/([\w.-]+\.wgp):\d+/g, "$1:LINE")}`))
     .join("\n");
 }
 
