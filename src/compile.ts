@@ -14,7 +14,8 @@ import type { Artifact, Backend } from "./backends/types.js";
 import { diagnostic, hasErrors, type Diagnostic } from "./diagnostics/diagnostic.js";
 import { VERSION } from "./version.js";
 import { withApplyScript } from "./bundle/apply-script.js";
-import { IR_FILE, inputIrText, type RuleSource } from "./ir/serialize.js";
+import { IR_FILE, inputIrPieces, type RuleSource } from "./ir/serialize.js";
+import { artifact } from "./backends/shared/pieces.js";
 
 export interface HostBundle {
   readonly host: string;
@@ -114,7 +115,7 @@ export function compile(paths: readonly string[], reader: FileReader, stdlibDir:
     selected.map((host) =>
       withApplyScript(
         // ir.json: what wgpc apply's lockout check evaluates on the machine
-        { host: host.name, artifacts: [...options.targets.flatMap((b) => b.emit(host, context)), { path: IR_FILE, text: inputIrText(host, ruleSources) }] },
+        { host: host.name, artifacts: [...options.targets.flatMap((b) => b.emit(host, context)), artifact(IR_FILE, inputIrPieces(host, ruleSources))] },
         policy.vpn?.hub === host.name,
       ),
     ),

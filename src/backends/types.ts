@@ -4,6 +4,12 @@ import type { HostIr } from "../ir/types.js";
 export interface Artifact {
   /** path relative to the host's bundle directory */
   readonly path: string;
+  /**
+   * The content as pieces written one after the other; a long piece may be
+   * the same string in many machines' files (see shared/pieces.ts).
+   */
+  readonly pieces: readonly string[];
+  /** the whole content in one string, joined when read: for small files and tests */
   readonly text: string;
   /** a script: written with the execute bit */
   readonly executable?: boolean;

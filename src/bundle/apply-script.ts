@@ -1,11 +1,9 @@
 // The per-host apply script and the checksums it verifies first. Both are
 // derived from the host's artifacts alone, so they are pure too.
-import { createHash } from "node:crypto";
 import type { Artifact } from "../backends/types.js";
 import type { HostBundle } from "../compile.js";
 import { IPSET_SUFFIX as N } from "../backends/iptables/emit.js";
-
-const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest("hex");
+import { artifact, artifactSha256 } from "../backends/shared/pieces.js";
 
 function applyScript(host: string, paths: ReadonlySet<string>, isHub: boolean, ifbs: readonly string[]): string {
   const has = (p: string) => paths.has(p);
@@ -117,8 +115,8 @@ export function withApplyScript(bundle: HostBundle, isHub: boolean): HostBundle 
   const paths = new Set(bundle.artifacts.map((a) => a.path));
   const tc = bundle.artifacts.find((a) => a.path === "tc.batch")?.text ?? "";
   const ifbs = [...new Set([...tc.matchAll(/ip link add (\S+) type ifb/g)].map((m) => m[1]!))];
-  const script: Artifact = { path: "apply.sh", text: applyScript(bundle.host, paths, isHub, ifbs), executable: true };
+  const script: Artifact = artifact("apply.sh", applyScript(bundle.host, paths, isHub, ifbs), { executable: true });
   const files = [...bundle.artifacts, script];
-  const sums: Artifact = { path: "SHA256SUMS", text: files.map((a) => `${sha256(a.text)}  ${a.path}\n`).join("") };
+  const sums: Artifact = artifact("SHA256SUMS", files.map((a) => `${artifactSha256(a)}  ${a.path}\n`).join(""));
   return { host: bundle.host, artifacts: [...files, sums] };
 }

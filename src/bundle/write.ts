@@ -7,6 +7,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { HostBundle } from "../compile.js";
 import { VERSION } from "../version.js";
+import type { Artifact } from "../backends/types.js";
+import { artifactSha256 } from "../backends/shared/pieces.js";
 
 export interface ManifestInput {
   readonly path: string;
@@ -26,7 +28,7 @@ export function buildManifest(inputs: readonly ManifestInput[], bundles: readonl
     compiler: { name: "wgpc", version: VERSION },
     inputs: inputs.map((i) => ({ path: i.path, sha256: sha256(i.text) })),
     outputs: bundles.flatMap((b) =>
-      b.artifacts.map((a) => ({ path: `${b.host}/${a.path}`, host: b.host, sha256: sha256(a.text) })),
+      b.artifacts.map((a) => ({ path: `${b.host}/${a.path}`, host: b.host, sha256: artifactSha256(a) })),
     ),
   };
 }
@@ -68,6 +70,20 @@ function notReplaceable(dir: string): string | undefined {
   return undefined;
 }
 
+/** A file written piece by piece: a piece shared by many machines' files is never copied into one string. */
+function writePieces(file: string, artifact: Artifact): void {
+  const fd = fs.openSync(file, "w", artifact.executable ? 0o755 : 0o644);
+  try {
+    for (const piece of artifact.pieces) {
+      const bytes = Buffer.from(piece, "utf8");
+      // a write may take less than it was given: go on until all is written
+      for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done, bytes.length - done);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Writes the bundles under `dir`, replacing a previous wgpc output there. */
 export function writeBundles(dir: string, bundles: readonly HostBundle[], manifest: Manifest): void {
   const target = path.resolve(dir);
@@ -83,7 +99,7 @@ export function writeBundles(dir: string, bundles: readonly HostBundle[], manife
       for (const artifact of bundle.artifacts) {
         const file = path.join(staging, bundle.host, artifact.path);
         fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
-        fs.writeFileSync(file, artifact.text, { mode: artifact.executable ? 0o755 : 0o644 });
+        writePieces(file, artifact);
       }
     }
     fs.writeFileSync(path.join(staging, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);

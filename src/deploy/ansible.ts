@@ -8,6 +8,7 @@ import type { CheckedPolicy } from "../check/model.js";
 import type { HostBundle } from "../compile.js";
 import { formatBits } from "../net/address.js";
 import type { Artifact } from "../backends/types.js";
+import { artifact } from "../backends/shared/pieces.js";
 
 export const ANSIBLE_DIR = "ansible";
 
@@ -212,8 +213,8 @@ export function ansibleBundle(policy: CheckedPolicy, bundles: readonly HostBundl
   return {
     host: ANSIBLE_DIR,
     artifacts: [
-      { path: "inventory.yml", text: inventory(policy, bundles) },
-      { path: "playbook.yml", text: PLAYBOOK },
+      artifact("inventory.yml", inventory(policy, bundles)),
+      artifact("playbook.yml", PLAYBOOK),
     ],
   };
 }

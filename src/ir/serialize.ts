@@ -5,6 +5,7 @@
 import { formatPrefix, parseAddress, type Family, type Prefix } from "../net/address.js";
 import type { XdpProgram } from "./early.js";
 import type { Chain, HostIr } from "./types.js";
+import { LONG_PIECE, SharedPieces } from "../backends/shared/pieces.js";
 
 export const IR_FILE = "ir.json";
 const FORMAT = "wgpc-input-ir";
@@ -33,7 +34,7 @@ export interface InputIr {
 const PREFIX_LISTS = new Set(["saddr", "daddr", "src", "dst"]);
 
 // a list shared by every machine (a blocklist) is written once per compile:
-// each host's text refers to the same JSON chunk
+// each host's file holds the same JSON piece
 const chunks = new WeakMap<readonly Prefix[], string>();
 function chunk(list: readonly Prefix[]): string {
   let text = chunks.get(list);
@@ -41,15 +42,22 @@ function chunk(list: readonly Prefix[]): string {
   return text;
 }
 
-export function inputIrText(host: HostIr, ruleSources: ReadonlyMap<string, RuleSource> = new Map()): string {
+export const inputIrText = (host: HostIr, ruleSources: ReadonlyMap<string, RuleSource> = new Map()): string => inputIrPieces(host, ruleSources).join("");
+
+/** ir.json as pieces (see backends/shared/pieces.ts). */
+export function inputIrPieces(host: HostIr, ruleSources: ReadonlyMap<string, RuleSource> = new Map()): string[] {
   const chains = [host.families[4].filter.input, host.families[6].filter.input];
   const labels = new Set([...chains.flatMap((c) => [...c.sections.flatMap((x) => x.rules), ...c.tail]).map((r) => r.origin.label), ...host.early.flatMap((p) => p.rules.map((r) => r.label))]);
   const sources = Object.fromEntries([...labels].sort().flatMap((l) => (ruleSources.has(l) ? [[l, ruleSources.get(l)!]] : [])));
   const value = { format: FORMAT, version: VERSION, host: host.name, input: { 4: chains[0], 6: chains[1] }, early: host.early, sources };
-  const lists: string[] = [];
-  // a marker no prefix list, name or label can spell: the control character cannot be in a policy
-  const json = JSON.stringify(value, (key, v: unknown) => (PREFIX_LISTS.has(key) && Array.isArray(v) ? `\u0001${lists.push(chunk(v as Prefix[])) - 1}` : v));
-  return `${json.replace(/"\\u0001(\d+)"/g, (_m, i: string) => lists[Number(i)]!)}\n`;
+  const shared = new SharedPieces();
+  // a long list stands in the JSON as a string holding its mark, which JSON escapes as \u0001…\u0002
+  const list = (v: readonly Prefix[]) => {
+    const text = chunk(v);
+    return text.length >= LONG_PIECE ? shared.mark(text) : v.map(formatPrefix);
+  };
+  const json = JSON.stringify(value, (key, v: unknown) => (PREFIX_LISTS.has(key) && Array.isArray(v) ? list(v as Prefix[]) : v));
+  return shared.splice(`${json.replace(/"\\u0001(\d+)\\u0002"/g, "\u0001$1\u0002")}\n`);
 }
 
 export class IrFileError extends Error {}

@@ -8,6 +8,7 @@ import { compactRules, lookupVerdicts, type CompactItem, type Lookup } from "../
 import type { Chain, HostIr, IrRule, Match, Verdict } from "../../ir/types.js";
 import type { Artifact, Backend, EmitContext } from "../types.js";
 import { lookupComment, portText, quoted, ruleComment } from "../shared/text.js";
+import { artifact, SharedPieces } from "../shared/pieces.js";
 
 const HOOK_TYPE: Record<Chain["hook"], string> = {
   input: "type filter hook input priority filter",
@@ -17,12 +18,13 @@ const HOOK_TYPE: Record<Chain["hook"], string> = {
 };
 
 const setTexts = new WeakMap<readonly string[], string>();
-function setOrSingle(items: readonly string[]): string {
+function setOrSingle(items: readonly string[], shared?: SharedPieces): string {
   if (items.length === 1) return items[0]!;
-  // lists shared among machines (a blocklist's spelling) are joined once
+  // lists shared among machines (a blocklist's spelling) are joined once,
+  // and a long one stands in its line as a mark until the file is assembled
   let text = setTexts.get(items);
   if (text === undefined) setTexts.set(items, (text = `{ ${items.join(", ")} }`));
-  return text;
+  return shared ? shared.mark(text) : text;
 }
 
 /**
@@ -30,8 +32,8 @@ function setOrSingle(items: readonly string[]): string {
  * an interval set into one range (a prefix when it is exactly one), and a
  * set left with one element is printed bare.
  */
-function addressesText(prefixes: readonly Prefix[]): string {
-  return setOrSingle(addressElements(prefixes));
+function addressesText(prefixes: readonly Prefix[], shared: SharedPieces): string {
+  return setOrSingle(addressElements(prefixes), shared);
 }
 
 // a list shared among machines (a blocklist) is spelled once
@@ -81,25 +83,25 @@ function namesFamily(m: Match): boolean {
 }
 
 /** A match's expressions in nft's order; `lookup` (a set lookup) goes where the addresses go. */
-function matchParts(m: Match, family: Family, nfproto: boolean, lookup?: string): string[] {
+function matchParts(m: Match, family: Family, nfproto: boolean, shared: SharedPieces, lookup?: string): string[] {
   const ip = family === 4 ? "ip" : "ip6";
   return [
     nfproto ? `meta nfproto ${family === 4 ? "ipv4" : "ipv6"}` : "",
     m.iif ? `iifname ${m.iif.negate ? "!= " : ""}${quoted(m.iif.name)}` : "",
     m.oif ? `oifname ${m.oif.negate ? "!= " : ""}${quoted(m.oif.name)}` : "",
     lookup ?? "",
-    m.saddr ? `${ip} saddr ${addressesText(m.saddr)}` : "",
-    m.daddr ? `${ip} daddr ${addressesText(m.daddr)}` : "",
+    m.saddr ? `${ip} saddr ${addressesText(m.saddr, shared)}` : "",
+    m.daddr ? `${ip} daddr ${addressesText(m.daddr, shared)}` : "",
     m.l4 ? l4Text(m.l4) : "",
     m.ctState ? `ct state ${m.ctState.join(",")}` : "",
     m.hopLimit !== undefined ? `ip6 hoplimit ${m.hopLimit}` : "",
   ];
 }
 
-function ruleText(rule: IrRule, family: Family, alsoInOtherFamily: boolean): string {
+function ruleText(rule: IrRule, family: Family, alsoInOtherFamily: boolean, shared: SharedPieces): string {
   const m = rule.match;
   const parts = [
-    ...matchParts(m, family, !alsoInOtherFamily && !namesFamily(m)),
+    ...matchParts(m, family, !alsoInOtherFamily && !namesFamily(m), shared),
     verdictText(rule.verdict, alsoInOtherFamily && !namesFamily(m) ? undefined : family),
     `comment ${quoted(ruleComment(rule))}`,
   ];
@@ -132,19 +134,19 @@ function setBlock(name: string, lookup: Lookup): string {
   ].join("\n");
 }
 
-function lookupText(lookup: Lookup, setName: string): string {
+function lookupText(lookup: Lookup, setName: string, shared: SharedPieces): string {
   const ip = lookup.family === 4 ? "ip" : "ip6";
   const verdicts = lookupVerdicts(lookup);
   const key = `${ip} ${lookup.address}${lookup.portProto ? ` . ${lookup.portProto} dport` : ""}`;
   // a set matches and the rule gives its verdict; a map gives the element's
   const lookupAndVerdict = verdicts.length === 1 ? [`${key} @${setName}`, verdictText(verdicts[0]!, lookup.family)] : [`${key} vmap @${setName}`];
-  return [...matchParts(lookup.common, lookup.family, false, lookupAndVerdict[0]), ...lookupAndVerdict.slice(1), `comment ${quoted(lookupComment(lookup.rules))}`]
+  return [...matchParts(lookup.common, lookup.family, false, shared, lookupAndVerdict[0]), ...lookupAndVerdict.slice(1), `comment ${quoted(lookupComment(lookup.rules))}`]
     .filter((p) => p !== "")
     .join(" ");
 }
 
 /** A family-independent key: the rule as it would print without `meta nfproto`. */
-const sharedKey = (rule: IrRule, family: Family) => (namesFamily(rule.match) ? undefined : ruleText(rule, family, true));
+const sharedKey = (rule: IrRule, family: Family, shared: SharedPieces) => (namesFamily(rule.match) ? undefined : ruleText(rule, family, true, shared));
 
 /**
  * Interleaves the two families' rules of one chain, keeping each family's
@@ -152,8 +154,8 @@ const sharedKey = (rule: IrRule, family: Family) => (namesFamily(rule.match) ? u
  * the order within a family matters) and printing a rule that both families
  * have, unchanged, once.
  */
-export function mergeFamilies(v4: readonly IrRule[], v6: readonly IrRule[]): string[] {
-  return mergeItems(v4.map(asItem), v6.map(asItem), new SetNamer("unused"));
+export function mergeFamilies(v4: readonly IrRule[], v6: readonly IrRule[], shared: SharedPieces): string[] {
+  return mergeItems(v4.map(asItem), v6.map(asItem), new SetNamer("unused"), shared);
 }
 
 const asItem = (rule: IrRule): CompactItem => ({ kind: "rule", rule });
@@ -177,7 +179,7 @@ class SetNamer {
  * the order within a family matters) and printing a rule that both families
  * have, unchanged, once. A lookup is always of one family.
  */
-function mergeItems(v4: readonly CompactItem[], v6: readonly CompactItem[], namer: SetNamer): string[] {
+function mergeItems(v4: readonly CompactItem[], v6: readonly CompactItem[], namer: SetNamer, shared: SharedPieces): string[] {
   const lines: string[] = [];
   const emitted = new Set<string>();
   const push = (line: string) => {
@@ -186,10 +188,10 @@ function mergeItems(v4: readonly CompactItem[], v6: readonly CompactItem[], name
   };
   let i = 0;
   let j = 0;
-  const print = (item: CompactItem, family: Family, shared: Set<string | undefined>) =>
-    push(item.kind === "lookup" ? lookupText(item, namer.add(item)) : ruleText(item.rule, family, shared.has(sharedKey(item.rule, family) ?? "")));
+  const print = (item: CompactItem, family: Family, both: Set<string | undefined>) =>
+    push(item.kind === "lookup" ? lookupText(item, namer.add(item), shared) : ruleText(item.rule, family, both.has(sharedKey(item.rule, family, shared) ?? ""), shared));
   const sharedKeys = (group: CompactItem[], family: Family) =>
-    new Set(group.flatMap((item) => (item.kind === "rule" ? [sharedKey(item.rule, family)] : [])).filter((k) => k !== undefined));
+    new Set(group.flatMap((item) => (item.kind === "rule" ? [sharedKey(item.rule, family, shared)] : [])).filter((k) => k !== undefined));
   while (i < v4.length || j < v6.length) {
     const seq = Math.min(itemSeq(v4[i]), itemSeq(v6[j]));
     const group4: CompactItem[] = [];
@@ -205,7 +207,7 @@ function mergeItems(v4: readonly CompactItem[], v6: readonly CompactItem[], name
 }
 
 /** The hook's base chain and one chain per section, after the named sets they look up. */
-function chainBlocks(pick: (family: Family) => Chain, compact: boolean): string[] {
+function chainBlocks(pick: (family: Family) => Chain, compact: boolean, shared: SharedPieces): string[] {
   const c4 = pick(4);
   const c6 = pick(6);
   const sets: string[] = [];
@@ -215,13 +217,13 @@ function chainBlocks(pick: (family: Family) => Chain, compact: boolean): string[
     const name = `${c4.hook}_${section.name}`;
     const namer = new SetNamer(name);
     const items = (rules: readonly IrRule[], family: Family) => (compact ? compactRules(rules, family) : rules.map(asItem));
-    const lines = mergeItems(items(section.rules, 4), items(c6.sections[index]?.rules ?? [], 6), namer);
+    const lines = mergeItems(items(section.rules, 4), items(c6.sections[index]?.rules ?? [], 6), namer, shared);
     if (lines.length === 0) return;
     sets.push(...namer.sets);
     base.push(`jump ${name}`);
     blocks.push(chainBlock(name, lines));
   });
-  base.push(...mergeFamilies(c4.tail, c6.tail));
+  base.push(...mergeFamilies(c4.tail, c6.tail, shared));
   return [...sets, chainBlock(c4.hook, base), ...blocks];
 }
 
@@ -229,13 +231,15 @@ function chainBlock(name: string, lines: readonly string[]): string {
   return [`\tchain ${name} {`, ...lines.map((l) => `\t\t${l}`), "\t}"].join("\n");
 }
 
-export function nftScript(host: HostIr, context: EmitContext): string {
+/** The script as pieces (see shared/pieces.ts); `nftScript(...).join("")` is its text. */
+export function nftScript(host: HostIr, context: EmitContext): string[] {
   const hooks = ["input", "forward", "output"] as const;
   const compact = context.compact !== false;
-  const blocks = hooks.flatMap((hook) => chainBlocks((f) => host.families[f].filter[hook], compact));
+  const shared = new SharedPieces();
+  const blocks = hooks.flatMap((hook) => chainBlocks((f) => host.families[f].filter[hook], compact, shared));
   const masquerades = [4, 6].some((f) => host.families[f as Family].postrouting.sections.some((s) => s.rules.length > 0));
-  if (masquerades) blocks.push(...chainBlocks((f) => host.families[f].postrouting, compact));
-  return [
+  if (masquerades) blocks.push(...chainBlocks((f) => host.families[f].postrouting, compact, shared));
+  const text = [
     `# nft -f input for ${host.name}, generated by wgpc ${context.version}`,
     "# Replaces the table inet wgpc as one transaction and touches no other table.",
     "table inet wgpc",
@@ -245,10 +249,11 @@ export function nftScript(host: HostIr, context: EmitContext): string {
     "}",
     "",
   ].join("\n");
+  return shared.splice(text);
 }
 
 export const nftablesBackend: Backend = {
   name: "nftables",
   description: "one nft script with its own table inet wgpc for both families",
-  emit: (host, context): Artifact[] => [{ path: "ruleset.nft", text: nftScript(host, context) }],
+  emit: (host, context): Artifact[] => [artifact("ruleset.nft", nftScript(host, context))],
 };

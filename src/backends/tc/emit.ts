@@ -8,6 +8,7 @@ import { formatPrefix } from "../../net/address.js";
 import { formatDuration, formatRate } from "../../net/units.js";
 import type { HostIr, Leaf, ShapeClass, ShapedDevice } from "../../ir/types.js";
 import type { Artifact, Backend, EmitContext } from "../types.js";
+import { artifact } from "../shared/pieces.js";
 
 const PLACEHOLDER_ROOT = "9999:";
 
@@ -69,5 +70,5 @@ export function tcBatch(host: HostIr, context: EmitContext): string {
 export const tcBackend: Backend = {
   name: "tc",
   description: "a tc -batch file with HTB classes, u32 classifiers and netem on the hub",
-  emit: (host, context): Artifact[] => (host.shaping.length === 0 ? [] : [{ path: "tc.batch", text: tcBatch(host, context) }]),
+  emit: (host, context): Artifact[] => (host.shaping.length === 0 ? [] : [artifact("tc.batch", tcBatch(host, context))]),
 };

@@ -5,6 +5,7 @@ import { formatBits, formatPrefix } from "../../net/address.js";
 import type { HostIr } from "../../ir/types.js";
 import type { WgConfig } from "../../ir/wireguard.js";
 import type { Artifact, Backend, EmitContext } from "../types.js";
+import { artifact } from "../shared/pieces.js";
 
 export function wgQuickConfig(host: string, c: WgConfig, context: EmitContext): string {
   const lines = [
@@ -29,5 +30,5 @@ export const wireguardBackend: Backend = {
   name: "wireguard",
   description: "a wg-quick config per VPN member, private keys read from the machine",
   emit: (host: HostIr, context): Artifact[] =>
-    host.wireguard ? [{ path: `${host.wireguard.iface}.conf`, text: wgQuickConfig(host.name, host.wireguard, context) }] : [],
+    host.wireguard ? [artifact(`${host.wireguard.iface}.conf`, wgQuickConfig(host.name, host.wireguard, context))] : [],
 };

@@ -7,6 +7,7 @@ import type { HostIr } from "../../ir/types.js";
 import { MAX_XDP_RULES, type XdpProgram } from "../../ir/early.js";
 import type { Artifact, Backend } from "../types.js";
 import { XDP_HEADER_H, XDP_LOAD_SH, XDP_PROGRAM_C } from "./runtime-source.js";
+import { artifact } from "../shared/pieces.js";
 
 const WGPC_RULE_V4 = 0x01;
 const WGPC_RULE_V6 = 0x02;
@@ -164,13 +165,13 @@ export const xdpBackend: Backend = {
   emit: (host): Artifact[] => {
     if (host.early.length === 0) return [];
     return [
-      { path: "xdp/wgpc_xdp.c", text: XDP_PROGRAM_C },
-      { path: "xdp/wgpc_xdp.h", text: XDP_HEADER_H },
-      { path: "xdp/load.sh", text: XDP_LOAD_SH, executable: true },
-      { path: "xdp/interfaces", text: interfacesFile(host) },
+      artifact("xdp/wgpc_xdp.c", XDP_PROGRAM_C),
+      artifact("xdp/wgpc_xdp.h", XDP_HEADER_H),
+      artifact("xdp/load.sh", XDP_LOAD_SH, { executable: true }),
+      artifact("xdp/interfaces", interfacesFile(host)),
       ...host.early.flatMap((p) => [
-        { path: `xdp/${p.iface}/maps.batch`, text: mapBatch(p) },
-        { path: `xdp/${p.iface}/maps.json`, text: mapJson(p) },
+        artifact(`xdp/${p.iface}/maps.batch`, mapBatch(p)),
+        artifact(`xdp/${p.iface}/maps.json`, mapJson(p)),
       ]),
     ];
   },
