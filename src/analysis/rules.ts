@@ -14,7 +14,7 @@ import type { CheckedPolicy, CheckedRule } from "../check/model.js";
 import { diagnostic, type Diagnostic, type RelatedNote } from "../diagnostics/diagnostic.js";
 import type { Packet } from "../ir/evaluate.js";
 import type { Chain, FilterHook, HostIr, IrRule } from "../ir/types.js";
-import { boxesMeet, boxIntersect, ChainSpace, isEmptyBox, regionCovered, OTHER_INTERFACE, regionIntersect, regionSubtract, TooComplex, union, type Box, type Region } from "./space.js";
+import { boxesMeet, boxIntersect, BoxesBySource, ChainSpace, isEmptyBox, regionCovered, OTHER_INTERFACE, regionIntersect, regionSubtract, TooComplex, union, type Box, type Region } from "./space.js";
 
 /** Chains longer than this are not analysed (the pairwise work grows with the square). */
 export const MAX_ANALYSED_RULES = 1500;
@@ -30,6 +30,8 @@ interface View {
   readonly tail: readonly { readonly rule: IrRule; readonly box: Box }[];
   /** printed rules and repeats by policy seq */
   readonly bySeq: ReadonlyMap<number, readonly { readonly rule: IrRule; readonly box: Box }[]>;
+  /** `rules` by source address: the ones that may meet a region */
+  readonly index: BoxesBySource;
 }
 
 type Finding =
@@ -50,7 +52,7 @@ function view(host: HostIr, own: readonly Prefix[], family: Family, hook: Filter
   const repeats = chain.sections.flatMap((s) => s.repeats ?? []).map(withBox);
   const bySeq = new Map<number, { rule: IrRule; box: Box }[]>();
   for (const r of [...rules, ...repeats]) bySeq.set(r.rule.origin.seq, [...(bySeq.get(r.rule.origin.seq) ?? []), r]);
-  return { host: host.name, family, hook, space, rules, repeats, tail: chain.tail.map(withBox), bySeq };
+  return { host: host.name, family, hook, space, rules, repeats, tail: chain.tail.map(withBox), bySeq, index: new BoxesBySource(rules.map((r) => r.box)) };
 }
 
 /** Packets of `region` left over after the given rules, in order. */
@@ -68,7 +70,9 @@ function analyseRule(v: View, seq: number): Finding | undefined {
   if (!mine) return undefined;
   const region = union(mine.map((r) => r.box).filter((b) => !isEmptyBox(b)));
   if (region.length === 0) return undefined;
-  const earlier = v.rules.filter((r) => r.rule.origin.seq < seq && region.some((b) => boxesMeet(b, r.box)));
+  // the printed rules that may meet the region, in order
+  const near = v.index.candidates(region).map((i) => v.rules[i]!);
+  const earlier = near.filter((r) => r.rule.origin.seq < seq && region.some((b) => boxesMeet(b, r.box)));
   const effective = remainder(region, earlier);
   if (effective.length === 0) return { kind: "shadowed", view: v, covers: cover(v, region, earlier) };
 
@@ -76,7 +80,8 @@ function analyseRule(v: View, seq: number): Finding | undefined {
   let rest = effective;
   const later: IrRule[] = [];
   let redundant = true;
-  for (const r of [...v.rules.filter((x) => x.rule.origin.seq > seq), ...v.tail]) {
+  for (const r of [...near.filter((x) => x.rule.origin.seq > seq), ...v.tail]) {
+    if (!rest.some((b) => boxesMeet(b, r.box))) continue;
     const taken = regionIntersect(rest, r.box);
     if (taken.length === 0) continue;
     if (verdictKey(r.rule) !== verdictKey(mine[0]!.rule)) {

@@ -97,6 +97,8 @@ const isSubset = (a: Intervals, b: Intervals) => subtract(a, b).length === 0;
 
 /** Whether the two lists share a value, without building their intersection. */
 function intervalsMeet(a: Intervals, b: Intervals): boolean {
+  // most rules name one address, one port range: two intervals meet or not
+  if (a.length === 1 && b.length === 1) return a[0]![0] <= b[0]![1] && b[0]![0] <= a[0]![1];
   const [short, long] = a.length <= b.length ? [a, b] : [b, a];
   for (const [lo, hi] of short) {
     const k = firstEndingFrom(long, lo);
@@ -253,9 +255,12 @@ export const chainRules = (chain: Chain): IrRule[] => chain.sections.flatMap((s)
 
 export const isEmptyBox = (b: Box): boolean => DIMENSIONS.some((d) => b[d].length === 0);
 
+// the dimensions that tell rules apart most often first: most pairs part there
+const MEET_ORDER: readonly Dimension[] = ["saddr", "key", "daddr", "proto", "iif", "oif", "ct", "hop"];
+
 export function boxIntersect(a: Box, b: Box): Box | undefined {
   const out: Partial<Record<Dimension, Intervals>> = {};
-  for (const d of DIMENSIONS) {
+  for (const d of MEET_ORDER) {
     const x = intersect(a[d], b[d]);
     if (x.length === 0) return undefined;
     out[d] = x;
@@ -264,9 +269,68 @@ export function boxIntersect(a: Box, b: Box): Box | undefined {
 }
 
 /** Whether two boxes share a packet, without building the shared box. */
-export const boxesMeet = (a: Box, b: Box): boolean => MEET_ORDER.every((d) => intervalsMeet(a[d], b[d]));
-// the dimensions that tell rules apart most often first: most pairs part there
-const MEET_ORDER: readonly Dimension[] = ["saddr", "key", "daddr", "proto", "iif", "oif", "ct", "hop"];
+export function boxesMeet(a: Box, b: Box): boolean {
+  for (const d of MEET_ORDER) if (!intervalsMeet(a[d], b[d])) return false;
+  return true;
+}
+
+// a box with more source intervals than this is looked up by its hull
+const FEW_INTERVALS = 64;
+
+/**
+ * Boxes (a chain's rules, in order) by their source addresses, so that the
+ * ones that may meet a box are found without testing every pair: in a chain
+ * of rules that each name their own source, a rule meets a handful. Boxes
+ * with many source intervals (a blocklist) or a wide one (any source) are
+ * always candidates: they would make every lookup walk far.
+ */
+export class BoxesBySource {
+  private readonly always: number[] = [];
+  /** one entry per source interval of the other boxes, by low end */
+  private readonly lows: bigint[] = [];
+  private readonly highs: bigint[] = [];
+  private readonly owners: number[] = [];
+  /** the highest high end among entries 0..i */
+  private readonly reach: bigint[] = [];
+
+  constructor(boxes: readonly Box[]) {
+    const entries: [bigint, bigint, number][] = [];
+    const top = boxes.reduce((m, b) => (b.saddr.length > 0 && b.saddr[b.saddr.length - 1]![1] > m ? b.saddr[b.saddr.length - 1]![1] : m), 0n);
+    const wide = (lo: bigint, hi: bigint) => (hi - lo) * 256n > top;
+    boxes.forEach((b, i) => {
+      if (b.saddr.length > FEW_INTERVALS || b.saddr.some(([lo, hi]) => wide(lo, hi))) this.always.push(i);
+      else for (const [lo, hi] of b.saddr) entries.push([lo, hi, i]);
+    });
+    entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    for (const [lo, hi, i] of entries) {
+      const before = this.reach[this.reach.length - 1];
+      this.lows.push(lo);
+      this.highs.push(hi);
+      this.owners.push(i);
+      this.reach.push(before !== undefined && before > hi ? before : hi);
+    }
+  }
+
+  /** Indexes (ascending) of the boxes whose sources meet a source of `region`: a superset of those that meet it. */
+  candidates(region: Region): number[] {
+    const found = new Set<number>(this.always);
+    for (const box of region) {
+      const queries = box.saddr.length > FEW_INTERVALS ? [[box.saddr[0]![0], box.saddr[box.saddr.length - 1]![1]] as const] : box.saddr;
+      for (const [qlo, qhi] of queries) {
+        // entries starting at or below qhi, walked down while one of them may still reach qlo
+        let low = 0;
+        let high = this.lows.length;
+        while (low < high) {
+          const mid = (low + high) >> 1;
+          if (this.lows[mid]! <= qhi) low = mid + 1;
+          else high = mid;
+        }
+        for (let k = low - 1; k >= 0 && this.reach[k]! >= qlo; k--) if (this.highs[k]! >= qlo) found.add(this.owners[k]!);
+      }
+    }
+    return [...found].sort((a, b) => a - b);
+  }
+}
 
 /**
  * Whether the boxes of `by` cover all of `region`. The common answers come

@@ -93,7 +93,8 @@ export function parseAddress(text: string): ParsedAddress {
 
 export function formatBits(family: Family, bits: bigint): string {
   if (family === 4) {
-    return [24n, 16n, 8n, 0n].map((s) => String((bits >> s) & 255n)).join(".");
+    const n = Number(bits);
+    return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
   }
   const groups: number[] = [];
   for (let s = 112n; s >= 0n; s -= 16n) groups.push(Number((bits >> s) & 0xffffn));
@@ -118,9 +119,14 @@ export function formatBits(family: Family, bits: bigint): string {
   return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLength).join(":")}`;
 }
 
+// a blocklist's prefixes are spelled by several passes and backends: once each
+const spellings = new WeakMap<Prefix, string>();
+
 /** `10.0.0.0/24`; a full-length prefix is written with its length too. */
 export function formatPrefix(p: Prefix): string {
-  return `${formatBits(p.family, p.bits)}/${p.length}`;
+  let text = spellings.get(p);
+  if (text === undefined) spellings.set(p, (text = `${formatBits(p.family, p.bits)}/${p.length}`));
+  return text;
 }
 
 /** A single address prints bare, a network with its length (nft's spelling). */
