@@ -33,7 +33,7 @@ export const OTHER_INTERFACE = "*";
 export const PROTOCOLS: readonly PacketProto[] = ["tcp", "udp", "sctp", "icmp", "icmpv6", "other"];
 const STATES: readonly CtState[] = ["new", "established", "related", "invalid"];
 
-function normalise(list: (readonly [bigint, bigint])[]): Intervals {
+export function normalise(list: (readonly [bigint, bigint])[]): Intervals {
   const sorted = list.filter(([lo, hi]) => lo <= hi).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const out: [bigint, bigint][] = [];
   for (const [lo, hi] of sorted) {

@@ -4,7 +4,7 @@
 // is among the candidates, whatever the mix of narrow, wide and long lists.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { boxesMeet, BoxesBySource, type Box, type Intervals } from "../../src/analysis/space.js";
+import { boxesMeet, BoxesBySource, normalise, type Box, type Intervals } from "../../src/analysis/space.js";
 
 const TOP = 4095n;
 const FULL: Intervals = [[0n, TOP]];
@@ -12,16 +12,7 @@ const FULL: Intervals = [[0n, TOP]];
 /** Sorted, disjoint, non-touching intervals in [0, TOP]. */
 const intervals = (maxCount: number): fc.Arbitrary<Intervals> =>
   // ends on a coarse grid in a small part of the space, so that intervals often touch and share ends
-  fc.array(fc.tuple(fc.integer({ min: 0, max: 60 }), fc.integer({ min: 0, max: 5 })), { minLength: 1, maxLength: maxCount }).map((raw) => raw.map(([lo, w]) => [lo * 4, w * 4] as const)).map((raw) => {
-    const sorted = raw.map(([lo, w]) => [BigInt(lo), BigInt(Math.min(4095, lo + w))] as [bigint, bigint]).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    const out: [bigint, bigint][] = [];
-    for (const [lo, hi] of sorted) {
-      const last = out[out.length - 1];
-      if (last && lo <= last[1] + 1n) last[1] = hi > last[1] ? hi : last[1];
-      else out.push([lo, hi]);
-    }
-    return out;
-  });
+  fc.array(fc.tuple(fc.integer({ min: 0, max: 60 }), fc.integer({ min: 0, max: 5 })), { minLength: 1, maxLength: maxCount }).map((raw) => normalise(raw.map(([lo, w]) => [BigInt(lo * 4), BigInt(lo * 4 + w * 4)] as const)));
 
 const source: fc.Arbitrary<Intervals> = fc.oneof(
   { weight: 6, arbitrary: intervals(2) },
