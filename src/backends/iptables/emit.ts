@@ -167,7 +167,10 @@ function lookupLines(chain: string, lookup: Lookup, plan: SetPlan): string[] {
       ? mine.flatMap((e) => ipsetPrefixes(e.address).map((a) => `${formatPrefixShort(a)},${lookup.portProto}:${portText(e.ports!, "-")}`))
       : netMembers(mine.map((e) => e.address));
     const name = plan.add(lookup.portProto ? "hash:net,port" : "hash:net", members);
-    const rule: IrRule = { match: lookup.common, verdict, origin };
+    // the protocol first, as nft's `tcp dport` does: other packets skip the lookup
+    // (its elements hold the protocol, so this changes no verdict)
+    const match = lookup.portProto ? { ...lookup.common, l4: { kind: "ports" as const, proto: lookup.portProto, ports: null } } : lookup.common;
+    const rule: IrRule = { match, verdict, origin };
     lines.push(...ruleLines(chain, rule, lookup.family, plan, `-m set --match-set ${name} ${direction}${lookup.portProto ? ",dst" : ""}`, comment));
   }
   // the rest by address and verdict, their ranges in multiport chunks
