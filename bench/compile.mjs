@@ -8,6 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { generatePolicy, hostName } from "./generate.mjs";
+import { cleanupOnSignal } from "./cleanup.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -57,6 +58,7 @@ export function measure({ rounds = 3, fermHosts = 3, log = () => {}, quick = fal
   const hasFerm = spawnSync("ferm", ["--version"]).status === 0;
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "wgpc-bench-compile-"));
   const rows = [];
+  const release = cleanupOnSignal(() => fs.rmSync(work, { recursive: true, force: true }));
   try {
     for (const size of quick ? SIZES.slice(0, 1) : SIZES) {
       const generated = generatePolicy(size);
@@ -94,6 +96,7 @@ export function measure({ rounds = 3, fermHosts = 3, log = () => {}, quick = fal
     }
     return { rows, ferm: hasFerm };
   } finally {
+    release();
     fs.rmSync(work, { recursive: true, force: true });
   }
 }

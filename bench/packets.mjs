@@ -1,8 +1,9 @@
 // Per-packet cost of a firewall on the real kernel: a UDP flood from one
 // scratch namespace to another over a veth pair, with the receiver's rules
 // loaded by the bundle's own apply.sh. Every rule is passed over by the
-// flood (they are TCP rules from other sources) and the last one admits it,
-// so the cost is that of walking the ruleset. Compared: an empty ruleset,
+// flood (they are UDP rules from other sources, so a compacted lookup is
+// really looked up and missed) and the last one admits it, so the cost is
+// that of walking the ruleset. Compared: an empty ruleset,
 // wgpc's output, and the same policy one rule per line (wgpc with
 // compaction off), for nftables and for iptables (+ipset).
 //   node bench/packets.mjs            (root; npm run build first)
@@ -16,6 +17,7 @@ import { compile } from "../dist/src/compile.js";
 import { backends } from "../dist/src/backends/registry.js";
 import { diskReader } from "../dist/src/cli/disk-reader.js";
 import { ruleSource, rulePort } from "./generate.mjs";
+import { cleanupOnSignal } from "./cleanup.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const TX_ADDRESS = "10.99.0.1";
@@ -24,10 +26,14 @@ const FLOOD_PORT = 9999;
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** The receiver's policy: n TCP rules the flood never matches, then the one that admits it. */
+/**
+ * The receiver's policy: n UDP rules the flood never matches (same
+ * protocol, so the flood goes through their lookup), then the one that
+ * admits it.
+ */
 function policyText(n) {
   const lines = [`host rx ${RX_ADDRESS}, 2001:db8:99::2 on rx0`, `host tx ${TX_ADDRESS} on tx0`];
-  for (let i = 0; i < n; i++) lines.push(`allow ${ruleSource(i)} -> rx:${rulePort(i)}/tcp`);
+  for (let i = 0; i < n; i++) lines.push(`allow ${ruleSource(i)} -> rx:${rulePort(i)}/udp`);
   lines.push(`allow tx -> rx:${FLOOD_PORT}/udp`);
   return `${lines.join("\n")}\n`;
 }
@@ -57,6 +63,12 @@ export async function measure({ sizes = [10, 1000, 10000], rounds = 7, seconds =
   const inNs = (ns, cmd, args) => execFileSync("ip", ["netns", "exec", ns, cmd, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   const flood = path.join(work, "udpflood");
   const results = [];
+  const cleanup = () => {
+    spawnSync("ip", ["netns", "del", tx]);
+    spawnSync("ip", ["netns", "del", rx]);
+    fs.rmSync(work, { recursive: true, force: true });
+  };
+  const release = cleanupOnSignal(cleanup);
   try {
     execFileSync("cc", ["-O2", "-Wall", "-Werror", "-o", flood, path.join(ROOT, "bench/udpflood.c")]);
     execFileSync("ip", ["netns", "add", tx]);
@@ -128,9 +140,8 @@ export async function measure({ sizes = [10, 1000, 10000], rounds = 7, seconds =
     }
     return rows;
   } finally {
-    spawnSync("ip", ["netns", "del", tx]);
-    spawnSync("ip", ["netns", "del", rx]);
-    fs.rmSync(work, { recursive: true, force: true });
+    release();
+    cleanup();
   }
 }
 

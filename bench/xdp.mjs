@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { compile } from "../dist/src/compile.js";
 import { backends } from "../dist/src/backends/registry.js";
+import { cleanupOnSignal } from "./cleanup.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 // WGPC_BENCH_SIZES and WGPC_BENCH_JSON let bench/run.mjs pick the sizes and where the JSON goes
@@ -57,6 +58,12 @@ const ns = `wgpc-bench-${process.pid}`;
 const pins = `/sys/fs/bpf/wgpc-bench-${process.pid}`;
 const inNet = (cmd, args, env = {}) => execFileSync("nsenter", [`--net=/run/netns/${ns}`, cmd, ...args], { encoding: "utf8", env: { ...process.env, ...env } });
 const results = [];
+const cleanup = () => {
+  spawnSync("ip", ["netns", "del", ns]);
+  fs.rmSync(pins, { recursive: true, force: true });
+  fs.rmSync(work, { recursive: true, force: true });
+};
+const release = cleanupOnSignal(cleanup);
 try {
   execFileSync("ip", ["netns", "add", ns]);
   inNet("ip", ["link", "add", "eth0", "type", "veth", "peer", "name", "eth0-peer"]);
@@ -90,9 +97,8 @@ try {
     results.push({ prefixes: n, compileMs: Math.round(compileMs), loadMs: Math.round(loadMs), ...timings });
   }
 } finally {
-  spawnSync("ip", ["netns", "del", ns]);
-  fs.rmSync(pins, { recursive: true, force: true });
-  fs.rmSync(work, { recursive: true, force: true });
+  release();
+  cleanup();
 }
 
 const base = results[0];
