@@ -5,7 +5,11 @@ import type { HostBundle } from "../compile.js";
 import { IPSET_SUFFIX as N } from "../backends/iptables/emit.js";
 import { artifact, artifactSha256 } from "../backends/shared/pieces.js";
 
-function applyScript(host: string, paths: ReadonlySet<string>, isHub: boolean, ifbs: readonly string[]): string {
+/**
+ * @param natless the save/restore tools whose file has no nat table (no
+ *   masquerade): the nat chains an older bundle made are taken out there
+ */
+function applyScript(host: string, paths: ReadonlySet<string>, isHub: boolean, ifbs: readonly string[], natless: readonly string[]): string {
   const has = (p: string) => paths.has(p);
   const lines = [
     "#!/bin/sh",
@@ -32,6 +36,7 @@ function applyScript(host: string, paths: ReadonlySet<string>, isHub: boolean, i
     'if [ "$FIREWALL" = nftables ] && [ ! -f ruleset.nft ]; then echo "this bundle has no nftables script; use --firewall iptables" >&2; exit 2; fi',
     'if [ "$FIREWALL" = iptables ] && [ ! -f iptables.rules ]; then echo "this bundle has no iptables files; use --firewall nftables" >&2; exit 2; fi',
     ...(has("ipset.rules") ? IPSET_FUNCTIONS : []),
+    ...(natless.length > 0 && has("iptables.rules") ? NAT_CLEANUP_FUNCTION : []),
     'if [ "$DRY" = 1 ]; then',
     ...(has("ruleset.nft") ? ['  if [ "$FIREWALL" = nftables ]; then nft -c -f ruleset.nft; fi'] : []),
     ...(has("iptables.rules") && has("ipset.rules")
@@ -70,6 +75,13 @@ function applyScript(host: string, paths: ReadonlySet<string>, isHub: boolean, i
       : []),
     "  iptables-restore iptables.rules",
     "  ip6tables-restore ip6tables.rules",
+    ...(natless.length > 0
+      ? [
+          "  # no masquerade here: no nat table is written (it would put NAT in every packet's path);",
+          "  # the chains an older bundle's masquerade made leave it, other tools' nat rules stay",
+          ...natless.map((tool) => `  wgpc_nat_chains_out ${tool}`),
+        ]
+      : []),
     "  # sets an older bundle made and this one no longer uses (no rule refers to them now)",
     "  if command -v ipset >/dev/null 2>&1; then",
     "    for s in $(ipset list -n | grep '^wgpc-'); do",
@@ -110,12 +122,27 @@ const IPSET_FUNCTIONS = [
   "}",
 ];
 
+// wgpc's own chains in the nat table (listing the table does not make it)
+const NAT_CLEANUP_FUNCTION = [
+  "wgpc_nat_chains_out() {",
+  `  for c in $("$1-save" -t nat 2>/dev/null | sed -n 's/^:\\(wgpc-[^ ]*\\) .*/\\1/p'); do`,
+  '    while "$1" -t nat -D POSTROUTING -j "$c" 2>/dev/null; do :; done',
+  '    "$1" -t nat -F "$c"',
+  '    "$1" -t nat -X "$c"',
+  "  done",
+  "}",
+];
+
 /** Adds apply.sh and SHA256SUMS (over every other file of the host) to a bundle. */
 export function withApplyScript(bundle: HostBundle, isHub: boolean): HostBundle {
   const paths = new Set(bundle.artifacts.map((a) => a.path));
   const tc = bundle.artifacts.find((a) => a.path === "tc.batch")?.text ?? "";
   const ifbs = [...new Set([...tc.matchAll(/ip link add (\S+) type ifb/g)].map((m) => m[1]!))];
-  const script: Artifact = artifact("apply.sh", applyScript(bundle.host, paths, isHub, ifbs), { executable: true });
+  const natless = (["iptables", "ip6tables"] as const).filter((tool) => {
+    const file = bundle.artifacts.find((a) => a.path === `${tool}.rules`);
+    return file !== undefined && !file.text.includes("\n*nat\n");
+  });
+  const script: Artifact = artifact("apply.sh", applyScript(bundle.host, paths, isHub, ifbs, natless), { executable: true });
   const files = [...bundle.artifacts, script];
   const sums: Artifact = artifact("SHA256SUMS", files.map((a) => `${artifactSha256(a)}  ${a.path}\n`).join(""));
   return { host: bundle.host, artifacts: [...files, sums] };

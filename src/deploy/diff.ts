@@ -6,7 +6,7 @@ import { IPSET_SUFFIX } from "../backends/iptables/emit.js";
 import { BundleError, verifyBundle, type VerifiedBundle } from "./bundle.js";
 import { readApplied, xdpHash, type Firewall } from "./apply.js";
 import { readIpsets, readIptables, readNft, readState } from "./live.js";
-import { ipsetMembers, lineDifference, nftTableForm, restoreForm } from "./normalise.js";
+import { ipsetMembers, lineDifference, nftTableForm, restoreForm, restoreTables } from "./normalise.js";
 
 export interface Drift {
   readonly datapath: string;
@@ -32,10 +32,20 @@ function firewallDrift(bundle: VerifiedBundle, firewall: Firewall): Drift[] {
     if (live === null) return [{ datapath: "nftables", detail: "table inet wgpc is not loaded" }];
     return textDrift("nftables", nftTableForm(bundle.read("ruleset.nft")), nftTableForm(live));
   }
-  const drift = [
-    ...textDrift("iptables", restoreForm(bundle.read("iptables.rules")), readIptables(4)),
-    ...textDrift("ip6tables", restoreForm(bundle.read("ip6tables.rules")), readIptables(6)),
-  ];
+  const familyDrift = (family: 4 | 6): Drift[] => {
+    const datapath = family === 4 ? "iptables" : "ip6tables";
+    const want = restoreForm(bundle.read(`${datapath}.rules`));
+    const live = restoreTables(readIptables(family));
+    if (restoreTables(want).has("nat")) return textDrift(datapath, want, [...live.values()].join("\n"));
+    // no masquerade in the bundle: the nat table is not wgpc's, but chains of its own there are drift
+    const left = [...(live.get("nat") ?? "").matchAll(/^:(wgpc-\S+) /gm)].map((m) => m[1]!);
+    live.delete("nat");
+    return [
+      ...textDrift(datapath, want, [...live.values()].join("\n")),
+      ...(left.length > 0 ? [{ datapath: `${datapath} nat`, detail: `chains of an older bundle's masquerade are still there: ${left.join(", ")}` }] : []),
+    ];
+  };
+  const drift = [...familyDrift(4), ...familyDrift(6)];
   const want = bundle.has("ipset.rules") ? ipsetMembers(bundle.read("ipset.rules"), IPSET_SUFFIX) : new Map<string, string[]>();
   const have = ipsetMembers(readIpsets(), "");
   for (const [name, members] of want) {

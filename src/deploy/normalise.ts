@@ -12,6 +12,13 @@ export function restoreForm(text: string): string {
     .join("\n");
 }
 
+/** A restore-form text's tables by name, each from its `*name` line to its `COMMIT`, in order. */
+export function restoreTables(text: string): Map<string, string> {
+  const tables = new Map<string, string>();
+  for (const m of text.matchAll(/^\*(\S+)\n[\s\S]*?^COMMIT$/gm)) tables.set(m[1]!, m[0]);
+  return tables;
+}
+
 /**
  * A `table inet wgpc { … }` as `nft list table` prints it (from a script,
  * the block after its header lines). A set without intervals is a hash

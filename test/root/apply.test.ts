@@ -53,6 +53,34 @@ function apply(ns: Netns, dir: string, ...args: string[]) {
 }
 
 describe("apply.sh", () => {
+  rootIt("with iptables, a machine without masquerade gets no nat table; an older bundle's masquerade chains leave, other tools' nat rules stay", () => {
+    // (a case without shaping or early drop, so that the firewall is all apply.sh does here)
+    const hub = path.join(work, "nat-router");
+    const spoke = path.join(work, "nat-intranet");
+    caseBundle("masquerade-via.wgp", "router", hub);
+    caseBundle("masquerade-via.wgp", "intranet", spoke);
+    expect(fs.readFileSync(path.join(hub, "iptables.rules"), "utf8")).toContain("\n*nat\n");
+    expect(fs.readFileSync(path.join(spoke, "iptables.rules"), "utf8")).not.toContain("*nat");
+    withNetns("nat", (ns) => {
+      // a machine that never masqueraded: no nat table at all (the kernel's NAT hooks stay out of the path)
+      const first = apply(ns, spoke, "--firewall", "iptables");
+      expect(first.status, first.stderr).toBe(0);
+      expect(ns.run("nft", ["list", "tables"])).not.toMatch(/table ip6? nat/);
+      // the hub's bundle masquerades, then another tool adds a nat rule of its own
+      const masq = apply(ns, hub, "--firewall", "iptables");
+      expect(masq.status, masq.stderr).toBe(0);
+      expect(ns.run("iptables-save", ["-t", "nat"])).toContain("-j MASQUERADE");
+      ns.run("iptables", ["-t", "nat", "-A", "POSTROUTING", "-o", "lo", "-j", "ACCEPT"]);
+      // now the bundle without masquerade: wgpc's chains go, the other rule stays
+      const again = apply(ns, spoke, "--firewall", "iptables");
+      expect(again.status, again.stderr).toBe(0);
+      const nat = ns.run("iptables-save", ["-t", "nat"]);
+      expect(nat).not.toContain("wgpc-");
+      expect(nat).not.toContain("MASQUERADE");
+      expect(nat).toContain("-A POSTROUTING -o lo -j ACCEPT");
+    });
+  });
+
   rootIt("applies a host's nft firewall, or its iptables one, and refuses a changed bundle", () => {
     const dir = path.join(work, "client-b");
     bundleFor("client-b", dir);

@@ -194,6 +194,14 @@ describe("wgpc apply and wgpc diff", () => {
       expect(rolled.status).toBe(1);
       expect(rolled.stderr).toContain("error[E1004]");
       expect(printed(ns)).toBe(before);
+      // client-b does not masquerade: another tool's nat rule is not drift, a wgpc chain left in nat is
+      ns.run("iptables", ["-t", "nat", "-A", "POSTROUTING", "-o", "lo", "-j", "ACCEPT"]);
+      expect(wgpc(ns, state, "diff", path.join(first, "client-b")).status).toBe(0);
+      ns.run("iptables", ["-t", "nat", "-N", "wgpc-postrouting-rules"]);
+      const natDrift = wgpc(ns, state, "diff", path.join(first, "client-b"));
+      expect(natDrift.status).toBe(1);
+      expect(natDrift.stdout).toContain("chains of an older bundle's masquerade are still there: wgpc-postrouting-rules");
+      ns.run("nft", ["delete", "table", "ip", "nat"]);
       // a set changed by hand is drift
       ns.run("ipset", ["add", before.match(/^add (wgpc-\S+) 203\.0\.113\.39,tcp:2000$/m)![1]!, "192.0.2.99,tcp:2000"]);
       const drift = wgpc(ns, state, "diff", path.join(first, "client-b"));

@@ -319,7 +319,9 @@ const BUILTIN: Record<string, string> = { input: "INPUT", forward: "FORWARD", ou
 /** The verdict of the ruleset for one packet at one hook (postrouting: the nat table). */
 export function evaluateIptables(rs: IptablesRuleset, hook: "input" | "forward" | "output" | "postrouting", p: Packet): TextVerdict {
   const table = rs.tables.get(hook === "postrouting" ? "nat" : "filter");
-  if (!table) throw new Error(`no ${hook === "postrouting" ? "nat" : "filter"} table`);
+  // no nat table: nothing is masqueraded
+  if (!table && hook === "postrouting") return "accept";
+  if (!table) throw new Error("no filter table");
   const chain = BUILTIN[hook]!;
   const v = run(table, chain, p, 0);
   if (v !== undefined) return v;
