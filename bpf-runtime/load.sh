@@ -4,7 +4,8 @@
 # (lines: IFACE L3 TRIE_SIZE) and fills its maps from ./IFACE/maps.batch.
 #   load.sh attach [IFACE...]   compile, load, pin, fill the maps, attach
 #   load.sh update [IFACE...]   replace the maps' contents; the program stays
-#   load.sh ensure              attach where nothing is pinned yet, update elsewhere,
+#   load.sh ensure              attach where nothing is pinned yet, update elsewhere (and
+#                               attach the pinned program again where it was taken off),
 #                               and detach interfaces this bundle no longer lists
 #   load.sh detach [IFACE...]   detach and unpin
 # Needs clang, bpftool and ip (iproute2). Pins live under ${WGPC_BPFFS:-/sys/fs/bpf/wgpc}/<iface>/.
@@ -81,7 +82,16 @@ attach() {
 }
 
 ensure() {
-  if [ -e "$PIN/$1/prog" ]; then update "$1"; else attach "$1"; fi
+  if [ -e "$PIN/$1/prog" ]; then update "$1"; reattach "$1"; else attach "$1"; fi
+}
+
+# the pinned program on its interface again, when something took it off (or put another on)
+reattach() {
+  pinned=$(bpftool -j prog show pinned "$PIN/$1/prog" | sed -n 's/^{"id":\([0-9]*\),.*/\1/p')
+  on=$(ip -d link show dev "$1" | sed -n 's/.*prog\/xdp[a-z]* id \([0-9]*\) .*/\1/p' | head -n 1)
+  [ "$on" = "$pinned" ] && return 0
+  echo "$1: the pinned program was not attached (found ${on:-none}); attaching it again" >&2
+  ip -force link set dev "$1" xdpdrv pinned "$PIN/$1/prog" 2>/dev/null || ip -force link set dev "$1" xdpgeneric pinned "$PIN/$1/prog"
 }
 
 # detach what an older bundle attached on interfaces this one no longer uses

@@ -158,6 +158,12 @@ describe("wgpc compile", () => {
     // without the stray file, the output is replaced as before
     fs.rmSync(path.join(tmp, "out/client-b/notes.txt"));
     expect(wgpc("compile", SEED, "-o", "out").code).toBe(0);
+    // through a symbolic link: the directory it names is replaced, the link stays a link to it
+    fs.symlinkSync("out", path.join(tmp, "current"));
+    fs.rmSync(path.join(tmp, "out/client-b/ruleset.nft"));
+    expect(wgpc("compile", SEED, "-o", "current").code).toBe(0);
+    expect(fs.lstatSync(path.join(tmp, "current")).isSymbolicLink()).toBe(true);
+    expect(fs.existsSync(path.join(tmp, "out/client-b/ruleset.nft"))).toBe(true);
   });
 
   it("reads wgpc.toml next to the policy and reports a bad one with its position", () => {

@@ -86,7 +86,8 @@ function writePieces(file: string, artifact: Artifact): void {
 
 /** Writes the bundles under `dir`, replacing a previous wgpc output there. */
 export function writeBundles(dir: string, bundles: readonly HostBundle[], manifest: Manifest): void {
-  const target = path.resolve(dir);
+  // through a symbolic link to the directory it names: the link stays a link
+  const target = fs.existsSync(dir) ? fs.realpathSync(dir) : path.resolve(dir);
   const refusal = notReplaceable(target);
   if (refusal) throw new OutputDirError(refusal);
   const parent = path.dirname(target);

@@ -17,7 +17,7 @@ import {
   type Prefix,
 } from "../net/address.js";
 import { ICMP_TYPES, mergeL4, PORT_PROTOCOLS, type L4, type PortProto } from "../net/services.js";
-import { ACKNOWLEDGEABLE, CONNTRACK_STATES, type Acknowledgeable } from "./model.js";
+import { ACKNOWLEDGEABLE, CONNTRACK_STATES, NAMES_TAKEN_BY_ANSIBLE, type Acknowledgeable } from "./model.js";
 import type {
   CheckedExpect,
   CheckedPolicy,
@@ -326,6 +326,7 @@ class Checker {
       // the name becomes the bundle's directory
       if (name.text.length > 63) this.report("invalid-machine-name", { name: `${name.text.slice(0, 20)}…`, reason: "longer than 63 characters" }, name.span);
       else if (name.text === "manifest.json") this.report("invalid-machine-name", { name: name.text, reason: "the output directory has a file of that name" }, name.span);
+      else if (NAMES_TAKEN_BY_ANSIBLE.has(name.text)) this.report("invalid-machine-name", { name: name.text, reason: "`--emit ansible` uses it (a directory, or a group of the inventory)" }, name.span);
       m = { name: name.text, span: name.span, physical: [], ifaces: [], overlay: [] };
       this.machines.set(name.text, m);
     }

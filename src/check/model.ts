@@ -92,6 +92,16 @@ export interface CheckedExpect {
 
 /** What an early drop may knowingly cut off. */
 export type Acknowledgeable = "neighbour-discovery" | "wireguard";
+/**
+ * Names a machine cannot have: `--emit ansible` writes its files in the
+ * directory `ansible` beside the machines', and in the inventory a machine
+ * named like a group (Ansible's own, or the ones wgpc makes) would stand for
+ * it, so that the playbook ran on that one machine only.
+ */
+export const INVENTORY_GROUPS = { all: "wgpc", hub: "wgpc_hub", peers: "wgpc_peers", hosts: "wgpc_hosts" } as const;
+export const ANSIBLE_DIR = "ansible";
+export const NAMES_TAKEN_BY_ANSIBLE: ReadonlySet<string> = new Set([ANSIBLE_DIR, "all", "ungrouped", ...Object.values(INVENTORY_GROUPS)]);
+
 export const ACKNOWLEDGEABLE: readonly Acknowledgeable[] = ["neighbour-discovery", "wireguard"];
 
 /** What one shaping class is about: a name for comments and the addresses it classifies. */

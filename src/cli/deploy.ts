@@ -62,10 +62,15 @@ exit codes: 0 no drift; 1 drift (each difference printed); 2 usage or an
 unreadable bundle`,
 };
 
-/** The SSH session this command runs in: SSH_CONNECTION here, or in the environment of an ancestor (sudo drops it). */
-export function findSshSession(env: NodeJS.ProcessEnv = process.env): SshSession | undefined {
+/**
+ * The SSH session this command runs in: SSH_CONNECTION here, or in the
+ * environment of an ancestor (sudo drops it). An SSH_CONNECTION here that
+ * cannot be read is said (the lockout check would be skipped silently).
+ */
+export function findSshSession(env: NodeJS.ProcessEnv = process.env): SshSession | undefined | "unreadable" {
   const own = parseSshConnection(env.SSH_CONNECTION);
   if (own) return own;
+  if ((env.SSH_CONNECTION ?? "").trim() !== "") return "unreadable";
   let pid = process.ppid;
   for (let hops = 0; pid > 1 && hops < 64; hops++) {
     try {
@@ -134,6 +139,9 @@ export function runApply(args: string[], io: Io, report: Report): number {
   const given = values["ssh-connection"];
   const session = given !== undefined ? parseSshConnection(given) : findSshSession();
   if (given !== undefined && given.trim() !== "" && !session) return usage(io, report, "--ssh-connection takes what SSH_CONNECTION holds: CLIENT_IP CLIENT_PORT SERVER_IP SERVER_PORT");
+  if (session === "unreadable") {
+    return usage(io, report, "SSH_CONNECTION is set but is not CLIENT_IP CLIENT_PORT SERVER_IP SERVER_PORT, so the lockout check cannot know the session: name it with --ssh-connection (or --ssh-connection '' when no SSH session needs keeping)");
+  }
   const timeout = values.timeout === undefined ? 60 : /^\d{1,4}$/.test(values.timeout) ? Number(values.timeout) : NaN;
   if (!(timeout >= 1 && timeout <= 3600)) return usage(io, report, "--timeout takes whole seconds from 1 to 3600");
   return finish(
@@ -164,6 +172,8 @@ export function runDiff(args: string[], io: Io, report: Report): number {
     return 0;
   }
   if (positionals.length !== 1) return usage(io, report, "`wgpc diff` takes one host's bundle directory, e.g. out/lab/client-b");
+  // without root the tools print nothing back, which would read as drift
+  if (process.getuid?.() !== 0) return usage(io, report, "`wgpc diff` reads the kernel's firewall, tc and XDP: run it as root");
   if (!isFirewall(values.firewall)) return usage(io, report, `unknown firewall \`${values.firewall}\` (nftables, iptables)`);
   try {
     const drift = diffBundle(positionals[0]!, values["state-dir"] ?? DEFAULT_STATE, values.firewall);

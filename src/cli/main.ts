@@ -19,7 +19,7 @@ import { buildManifest, OutputDirError, writeBundles, writeFileAtomic } from "..
 import { formatPolicyText } from "../format/format.js";
 import { loadConfig, type Config } from "./config.js";
 import { VERSION } from "../version.js";
-import { ANSIBLE_DIR, ansibleBundle } from "../deploy/ansible.js";
+import { ansibleBundle } from "../deploy/ansible.js";
 import { runApply, runDiff, DEPLOY_HELP } from "./deploy.js";
 
 export const EXIT = { ok: 0, policy: 1, usage: 2, internal: 3 } as const;
@@ -252,7 +252,6 @@ function runCompile(args: string[], io: Io, write: boolean): number {
   const outputDir = values.output ?? config.output ?? "out";
   const written = [...result.bundles];
   if (extra.has("ansible")) {
-    if (result.policy!.machines.has(ANSIBLE_DIR)) return usageError(io, `a machine is called \`${ANSIBLE_DIR}\`, the directory --emit ansible writes: rename it`, output);
     written.push(ansibleBundle(result.policy!, result.bundles));
   }
   // inputs are named from the output directory, so the manifest does not
@@ -479,6 +478,13 @@ export function main(argv: string[], io: Io): number {
 
 const invokedDirectly = process.argv[1] !== undefined && fs.realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
 if (invokedDirectly) {
+  // a reader that stops early (`wgpc diff … | head -1`) is no error: the exit code stands
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code !== "EPIPE") throw e;
+      process.exit(process.exitCode ?? 0);
+    });
+  }
   process.exitCode = main(process.argv.slice(2), {
     out: (t) => process.stdout.write(t),
     err: (t) => process.stderr.write(t),

@@ -4,13 +4,13 @@
 // reach the machine again over a new SSH connection through the new rules,
 // and only then confirm. Unconfirmed, each machine rolls itself back. Pure:
 // text from the checked policy and the bundles.
-import type { CheckedPolicy } from "../check/model.js";
+import { ANSIBLE_DIR, INVENTORY_GROUPS, type CheckedPolicy } from "../check/model.js";
 import type { HostBundle } from "../compile.js";
 import { formatBits } from "../net/address.js";
 import type { Artifact } from "../backends/types.js";
 import { artifact } from "../backends/shared/pieces.js";
 
-export const ANSIBLE_DIR = "ansible";
+export { ANSIBLE_DIR };
 
 const q = (s: string) => JSON.stringify(s);
 
@@ -44,7 +44,7 @@ function inventory(policy: CheckedPolicy, bundles: readonly HostBundle[]): strin
     "# ansible_host is each machine's first physical address; set ansible_user and keys as you log in.",
     "# The variables below are the rollout's defaults (see playbook.yml); host_vars/ and group_vars/",
     "# beside this file, or -e, override them.",
-    "wgpc:",
+    `${INVENTORY_GROUPS.all}:`,
     "  vars:",
     '    wgpc_bundles: "{{ playbook_dir }}/.."',
     "    wgpc_root: /var/lib/wgpc",
@@ -56,9 +56,9 @@ function inventory(policy: CheckedPolicy, bundles: readonly HostBundle[]): strin
     "    wgpc_force_apply: false",
     "    wgpc_environment: {}",
     "  children:",
-    ...section("wgpc_hub", group("hub")),
-    ...section("wgpc_peers", group("peer")),
-    ...section("wgpc_hosts", group(undefined)),
+    ...section(INVENTORY_GROUPS.hub, group("hub")),
+    ...section(INVENTORY_GROUPS.peers, group("peer")),
+    ...section(INVENTORY_GROUPS.hosts, group(undefined)),
     "",
   ].join("\n");
 }
@@ -78,7 +78,8 @@ const PLAYBOOK = `# Rolls the wgpc bundles out, written by wgpc compile --emit a
 # Per machine (defaults in inventory.yml; override them in host_vars/, group_vars/ or with -e):
 #   wgpc_timeout              seconds a machine waits for the confirmation (60)
 #   wgpc_command              how wgpc is run on the machines ("wgpc")
-#   wgpc_root                 where bundles and wgpc's state live (/var/lib/wgpc)
+#   wgpc_root                 wgpc's state directory, the bundle under incoming/ (/var/lib/wgpc,
+#                             the default of wgpc apply and diff by hand too)
 #   wgpc_firewall             nftables or iptables (nftables)
 #   wgpc_install_packages     install the Debian packages the bundle needs (true)
 #   wgpc_manage_wireguard     install the WireGuard config and (re)start wg-quick (true)
@@ -91,7 +92,7 @@ const PLAYBOOK = `# Rolls the wgpc bundles out, written by wgpc compile --emit a
   serial: "{{ wgpc_serial | default(5) }}"
   max_fail_percentage: "{{ wgpc_max_fail_percentage | default(0) }}"
   vars:
-    wgpc_state: "--state-dir {{ wgpc_root }}/state"
+    wgpc_state: "--state-dir {{ wgpc_root }}"
   environment: "{{ wgpc_environment }}"
   tasks:
     - name: Install the Debian packages the bundle needs

@@ -77,6 +77,8 @@ const paths = (state: string) => ({
   pendingFile: path.join(state, "pending", "pending.json"),
   snapshot: path.join(state, "pending", "snapshot.json"),
   watcherPid: path.join(state, "pending", "watcher.pid"),
+  /** the bundle being applied, as verified */
+  staged: path.join(state, "pending", "bundle"),
   confirm: path.join(state, "pending", "confirm"),
   reject: path.join(state, "pending", "reject"),
   outcomes: path.join(state, "outcomes"),
@@ -117,13 +119,40 @@ function alive(pid: number): boolean {
 
 const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
-function readJson<T>(file: string): T | undefined {
+/** A small state file's text; undefined when it is missing, not a regular file, or unreadable. */
+function readSmall(file: string): string | undefined {
   try {
-    return JSON.parse(fs.readFileSync(file, "utf8")) as T;
+    const stat = fs.lstatSync(file);
+    return stat.isFile() && stat.size < 64 * 1024 * 1024 ? fs.readFileSync(file, "utf8") : undefined;
   } catch {
     return undefined;
   }
 }
+
+function readJson<T>(file: string, valid: (value: unknown) => boolean = (v) => typeof v === "object" && v !== null): T | undefined {
+  try {
+    const text = readSmall(file);
+    const value: unknown = text === undefined ? undefined : JSON.parse(text);
+    return value !== undefined && valid(value) ? (value as T) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isPending = (v: unknown): boolean =>
+  isRecord(v) &&
+  typeof v.id === "string" && typeof v.owner === "number" && typeof v.bundle === "string" && typeof v.bundleId === "string" &&
+  (v.firewall === "nftables" || v.firewall === "iptables") && typeof v.deadline === "number" && typeof v.timeout === "number" &&
+  Array.isArray(v.devices) && v.devices.every((d) => typeof d === "string");
+const isStrings = (v: unknown): boolean => isRecord(v) && Object.values(v).every((x) => typeof x === "string");
+const isXdpState = (v: unknown): boolean => isRecord(v) && Object.values(v).every((x) => isRecord(x) && typeof x.attached === "string" && isStrings(x.maps));
+/** A snapshot as readState writes it: restoring trusts every field. */
+const isLiveState = (v: unknown): boolean =>
+  isRecord(v) &&
+  (v.nft === null || typeof v.nft === "string") && typeof v.iptables === "string" && typeof v.ip6tables === "string" && typeof v.ipsets === "string" &&
+  typeof v.tables === "string" && isStrings(v.tc) && isXdpState(v.xdp) && isStrings(v.sysctl) && Array.isArray(v.ifbs) && v.ifbs.every((x) => typeof x === "string");
+const isResult = (v: unknown): boolean => isRecord(v) && typeof v.result === "string" && typeof v.detail === "string" && Array.isArray(v.problems);
 
 function writeJson(file: string, value: unknown): void {
   const temp = `${file}.${process.pid}.tmp`;
@@ -140,13 +169,14 @@ type Inspected =
 function inspect(state: string): Inspected | undefined {
   const p = paths(state);
   if (!fs.existsSync(p.pending)) return undefined;
-  const pending = readJson<Pending>(p.pendingFile);
-  const watcher = fs.existsSync(p.watcherPid) ? Number(fs.readFileSync(p.watcherPid, "utf8")) : undefined;
+  const pending = readJson<Pending>(p.pendingFile, isPending);
+  const pidText = readSmall(p.watcherPid);
+  const watcher = pidText === undefined ? undefined : Number(pidText);
   if (pending && watcher !== undefined && alive(watcher)) return { kind: "live", pending, watcher };
   if (pending && watcher === undefined && alive(pending.owner)) return { kind: "live", pending };
   // the lock is taken before pending.json is written: young and without it, it is being set up
   if (!pending && Date.now() - fs.statSync(p.pending).mtimeMs < 10_000) return { kind: "live", pending: { id: "?", owner: 0, bundle: "?", bundleId: "?", firewall: "nftables", deadline: 0, timeout: 0, devices: [] } };
-  return { kind: "stale", pending, before: readJson<LiveState>(p.snapshot) };
+  return { kind: "stale", pending, before: readJson<LiveState>(p.snapshot, isLiveState) };
 }
 
 const WATCHER_GONE = "its watcher was gone";
@@ -169,6 +199,7 @@ function restoreStale(state: string, stale: Extract<Inspected, { kind: "stale" }
     problems = restoreState({ before: stale.before, previousBundle: previousBundle(state), devices: stale.pending?.devices ?? Object.keys(stale.before.tc), log, env: process.env });
     log(problems.length === 0 ? "rolled back: the live state equals the saved one" : `rolled back, with differences: ${problems.join("; ")}`);
   }
+  else log("an apply was never confirmed and its watcher is gone, but what it saved is unreadable: nothing to put back; check the firewall by hand (`wgpc diff`)");
   if (stale.pending) writeOutcome(state, stale.pending.id, { result: "rolled-back", detail: WATCHER_GONE, problems });
   fs.rmSync(p.pending, { recursive: true, force: true });
   return problems;
@@ -224,9 +255,13 @@ function commit(state: string, bundle: VerifiedBundle, firewall: Firewall, devic
 }
 
 export function readApplied(state: string): Applied | undefined {
-  const a = readJson<Applied>(paths(state).applied);
-  const ok = a && typeof a === "object" && typeof a.bundleId === "string" && (a.firewall === "nftables" || a.firewall === "iptables") && a.state && typeof a.state.tc === "object" && typeof a.state.xdp === "object";
-  return ok ? a : undefined;
+  return readJson<Applied>(
+    paths(state).applied,
+    (a) =>
+      isRecord(a) && typeof a.bundleId === "string" && (a.firewall === "nftables" || a.firewall === "iptables") &&
+      (a.tcBatch === null || typeof a.tcBatch === "string") && (a.xdp === null || typeof a.xdp === "string") &&
+      isRecord(a.state) && isStrings(a.state.tc) && isXdpState(a.state.xdp),
+  );
 }
 
 export { xdpHash };
@@ -245,11 +280,11 @@ function awaitOutcome(state: string, id: string, ask: boolean, deadline: number,
     if (answer !== undefined && fs.existsSync(p.pending)) fs.writeFileSync(/^y(es)?$/i.test(answer.trim()) ? p.confirm : p.reject, "");
   }
   for (;;) {
-    const result = readJson<Result>(file);
+    const result = readJson<Result>(file, isResult);
     if (result) return result;
     const now = inspect(state);
     if (now?.kind === "stale") restoreStale(state, now, log);
-    else if (!now) return readJson<Result>(file) ?? { result: "failed", detail: "the watcher ended without an outcome", problems: [] };
+    else if (!now) return readJson<Result>(file, isResult) ?? { result: "failed", detail: "the watcher ended without an outcome", problems: [] };
     sleep(100);
   }
 }
@@ -311,14 +346,14 @@ export function applyBundle(o: ApplyOptions): Outcome {
       if (!o.force) return { exit: 1, diagnostics: [diagnostic("no-ssh-check", { reason: verdict.error }, undefined, { help: "apply with --force, and confirm only once a new session works" })] };
       log(`--force: applying without the lockout check (${verdict.error})`);
     } else if (verdict.cut) {
-      const where = verdict.label ? sourceSpan(ir?.sources[verdict.label]) : undefined;
+      const where = verdict.label && ir && Object.hasOwn(ir.sources, verdict.label) ? sourceSpan(ir.sources[verdict.label]) : undefined;
       const d = diagnostic("would-lock-out", { client: s.client, server: s.server, port: s.port, decided: verdict.decided }, where?.span, {
         help: "allow the admins' source to the SSH port in the policy; or, knowingly, --force (unconfirmed, it is rolled back)",
       });
       if (!o.force) return { exit: 1, diagnostics: [d], sources: where?.sources };
       log(`--force: ${d.message}`);
     } else log(`lockout check: a new SSH connection from ${s.client} to ${s.server}:${s.port} ${verdict.decided}`);
-  }
+  } else log("no SSH session here (SSH_CONNECTION): no lockout check");
 
   if (o.dryRun) {
     const dry = run("sh", [path.join(bundle.dir, "apply.sh"), "--dry-run", "--firewall", firewall]);
@@ -342,11 +377,53 @@ export function applyBundle(o: ApplyOptions): Outcome {
     if (code === "EEXIST" && fs.existsSync(p.pending)) return { exit: 1, diagnostics: [diagnostic("apply-in-progress", { pid: 0 }, undefined, { help: IN_PROGRESS_HELP })] };
     return { exit: 2, diagnostics: [diagnostic("cannot-write-output", { path: o.stateDir, reason: `the state directory cannot be used (${code ?? (e as Error).message})` })] };
   }
+  // From here until the watcher holds the deadline, a signal (a dropped
+  // session's SIGHUP, Ctrl-C) must not end this process half-way and leave
+  // new rules with nothing to roll them back: it is held off (this code runs
+  // without turning the event loop, so the listener only keeps the default
+  // action away), the steps go on, and the watcher then rolls back unless
+  // someone confirms.
+  const holdOff = () => {};
+  const signals = ["SIGHUP", "SIGINT", "SIGTERM"] as const;
+  for (const s of signals) process.on(s, holdOff);
+  const release = () => signals.forEach((s) => process.off(s, holdOff));
+  try {
+    return applyLocked(o, bundle, firewall, release);
+  } finally {
+    release();
+  }
+}
+
+/** Copies what SHA256SUMS vouches for (and it) into `to`: the copy is what runs, and what is kept. */
+function copyBundle(bundle: VerifiedBundle, to: string): void {
+  for (const file of [...bundle.files.keys(), "SHA256SUMS"]) {
+    fs.mkdirSync(path.dirname(path.join(to, file)), { recursive: true });
+    fs.copyFileSync(path.join(bundle.dir, file), path.join(to, file));
+    fs.chmodSync(path.join(to, file), fs.statSync(path.join(bundle.dir, file)).mode & 0o755);
+  }
+}
+
+/** applyBundle once the state directory is ours: stage, snapshot, apply, hand over to the watcher. */
+function applyLocked(o: ApplyOptions, verified: VerifiedBundle, firewall: Firewall, releaseSignals: () => void): Outcome {
+  const { log } = o;
+  const p = paths(o.stateDir);
+  // the bundle as verified, copied into the state directory: a recompile or a changed file
+  // while this apply waits cannot change what runs or what is kept
+  let bundle: VerifiedBundle;
+  try {
+    copyBundle(verified, p.staged);
+    bundle = verifyBundle(p.staged);
+    if (bundle.id !== verified.id) throw new BundleError("it changed while it was copied");
+  } catch (e) {
+    fs.rmSync(p.pending, { recursive: true, force: true });
+    if (e instanceof BundleError) return { exit: 1, diagnostics: [diagnostic("bundle-not-verified", { dir: o.bundleDir, reason: e.message })] };
+    return { exit: 2, diagnostics: [diagnostic("cannot-write-output", { path: o.stateDir, reason: `the bundle could not be copied there (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` })] };
+  }
   const id = `${Date.now()}-${process.pid}`;
   const previous = previousBundle(o.stateDir);
   const devices = devicesOf(bundle, previous);
   // written first, so that a crash from here on leaves a stale apply whose snapshot the next one puts back
-  let pending: Pending = { id, owner: process.pid, bundle: bundle.dir, bundleId: bundle.id, firewall, deadline: 0, timeout: o.timeout, devices };
+  let pending: Pending = { id, owner: process.pid, bundle: verified.dir, bundleId: bundle.id, firewall, deadline: 0, timeout: o.timeout, devices };
   writeJson(p.pendingFile, pending);
   const before = readState(devices);
   writeJson(p.snapshot, before);
@@ -363,7 +440,8 @@ export function applyBundle(o: ApplyOptions): Outcome {
     return problems;
   };
 
-  const applied = run("sh", [path.join(bundle.dir, "apply.sh"), "--firewall", firewall]);
+  // in a session of its own: a signal to this terminal's processes does not cut it short
+  const applied = run("setsid", ["--wait", "sh", path.join(bundle.dir, "apply.sh"), "--firewall", firewall]);
   for (const line of `${applied.stdout}${applied.stderr}`.split("\n").filter(Boolean)) log(`apply.sh: ${line}`);
   if (applied.status !== 0) {
     const problems = rollback("apply.sh failed");
@@ -381,7 +459,7 @@ export function applyBundle(o: ApplyOptions): Outcome {
       return { exit: 1, diagnostics: [diagnostic("apply-failed", { step: "keeping the bundle", detail: (e as Error).message }), ...restoreDiagnostics(problems)] };
     }
     fs.rmSync(p.pending, { recursive: true, force: true });
-    log(`applied and kept (--yes): ${bundle.dir}`);
+    log(`applied and kept (--yes): ${verified.dir}`);
     return { exit: 0, diagnostics: [] };
   }
 
@@ -393,7 +471,8 @@ export function applyBundle(o: ApplyOptions): Outcome {
   spawnSync("sh", ["-c", 'setsid "$@" </dev/null >/dev/null 2>&1 &', "sh", process.execPath, main, "apply", "--watch", "--state-dir", o.stateDir], { env: process.env });
   let watcher: number | undefined;
   for (let i = 0; i < 100 && watcher === undefined; i++) {
-    if (fs.existsSync(p.watcherPid)) watcher = Number(fs.readFileSync(p.watcherPid, "utf8"));
+    const pidText = readSmall(p.watcherPid);
+    if (pidText !== undefined) watcher = Number(pidText);
     else sleep(50);
   }
   if (watcher === undefined) {
@@ -401,10 +480,12 @@ export function applyBundle(o: ApplyOptions): Outcome {
     fs.rmSync(p.pending, { recursive: true, force: true });
     return { exit: 1, diagnostics: [diagnostic("apply-failed", { step: "starting the watcher", detail: "no watcher within 5 s" }), ...restoreDiagnostics(problems)] };
   }
+  // the watcher has the deadline now: this process may end (a cut session) without harm
+  releaseSignals();
   log(`applied; waiting ${o.timeout} s for \`wgpc apply --confirm\`${o.interactive ? " or a y here" : ""}, else the saved state comes back (watcher pid ${watcher})`);
   const result = awaitOutcome(o.stateDir, id, o.interactive, pending.deadline, log);
   if (result.result === "confirmed") {
-    log(`confirmed: ${bundle.dir} stays applied`);
+    log(`confirmed: ${verified.dir} stays applied`);
     return { exit: 0, diagnostics: [] };
   }
   if (result.result === "rolled-back" && result.detail !== WATCHER_GONE) log(result.problems.length === 0 ? "rolled back: the live state equals the saved one" : "rolled back, with differences (below)");
@@ -421,8 +502,8 @@ export function applyBundle(o: ApplyOptions): Outcome {
 /** The watcher: confirm, reject or the deadline, whichever comes first. */
 export function watch(stateDir: string, log: (line: string) => void): number {
   const p = paths(stateDir);
-  const pending = readJson<Pending>(p.pendingFile);
-  const before = readJson<LiveState>(p.snapshot);
+  const pending = readJson<Pending>(p.pendingFile, isPending);
+  const before = readJson<LiveState>(p.snapshot, isLiveState);
   if (!pending || !before) return 1;
   fs.writeFileSync(p.watcherPid, String(process.pid));
   const finish = (result: Result) => {
@@ -432,7 +513,9 @@ export function watch(stateDir: string, log: (line: string) => void): number {
   for (;;) {
     if (fs.existsSync(p.confirm)) {
       try {
-        commit(stateDir, verifyBundle(pending.bundle), pending.firewall, pending.devices);
+        const kept = verifyBundle(p.staged);
+        if (kept.id !== pending.bundleId) throw new BundleError("the copy under the state directory changed");
+        commit(stateDir, kept, pending.firewall, pending.devices);
         log(`confirmed: ${pending.bundle} is kept`);
         finish({ result: "confirmed", detail: "", problems: [] });
       } catch (e) {
@@ -464,7 +547,7 @@ export function confirmPending(stateDir: string, log: (line: string) => void): O
   const file = path.join(p.outcomes, `${pending.id}.json`);
   const until = Date.now() + 30_000;
   while (Date.now() < until) {
-    const result = readJson<Result>(file);
+    const result = readJson<Result>(file, isResult);
     if (result?.result === "confirmed") {
       log(`confirmed: ${pending.bundle} stays applied`);
       return { exit: 0, diagnostics: [] };

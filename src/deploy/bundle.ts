@@ -68,13 +68,19 @@ export function verifyBundle(dirArg: string): VerifiedBundle {
   // the manifest of the whole compile, when the host's directory still sits in it
   const manifestFile = path.join(path.dirname(dir), "manifest.json");
   if (fs.existsSync(manifestFile)) {
-    let outputs: { path: string; host: string; sha256: string }[] = [];
+    // (a FIFO or a device there would block the read: only a regular file is read)
+    const stat = fs.lstatSync(manifestFile);
+    if (!stat.isFile() || stat.size > 64 * MAX_SUMS) throw new BundleError("the manifest.json beside it is not a file wgpc writes");
+    let manifest: unknown;
     try {
-      outputs = (JSON.parse(fs.readFileSync(manifestFile, "utf8")) as { outputs?: typeof outputs }).outputs ?? [];
+      manifest = JSON.parse(fs.readFileSync(manifestFile, "utf8"));
     } catch {
       throw new BundleError("the manifest.json beside it is not JSON");
     }
-    for (const o of outputs.filter((o) => o.path.startsWith(`${path.basename(dir)}/`))) {
+    const outputs = (manifest as { outputs?: unknown } | null)?.outputs;
+    const isOutput = (o: unknown) => typeof o === "object" && o !== null && typeof (o as { path?: unknown }).path === "string" && typeof (o as { sha256?: unknown }).sha256 === "string";
+    if (!Array.isArray(outputs) || !outputs.every(isOutput)) throw new BundleError("the manifest.json beside it is not one wgpc writes (no list of outputs with path and sha256)");
+    for (const o of (outputs as { path: string; sha256: string }[]).filter((o) => o.path.startsWith(`${path.basename(dir)}/`))) {
       const file = o.path.slice(path.basename(dir).length + 1);
       const have = file === "SHA256SUMS" ? sha256(sums) : files.get(file);
       if (have !== o.sha256) throw new BundleError(`${file} differs from manifest.json`);

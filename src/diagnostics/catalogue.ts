@@ -103,7 +103,7 @@ export const catalogue = {
   ),
   "invalid-machine-name": entry<{ name: string; reason: string }>(
     "E0207", "error", (p) => `\`${p.name}\` cannot name a machine: ${p.reason}`,
-    "A machine's name is its bundle directory: at most 63 characters (a host name label), and not `manifest.json`.",
+    "A machine's name is its bundle directory: at most 63 characters (a host name label), and not `manifest.json`. Nor a name `--emit ansible` uses: `ansible` (its directory), `all`, `ungrouped`, `wgpc`, `wgpc_hub`, `wgpc_peers` or `wgpc_hosts` (groups of the inventory, where a machine of that name would stand for the group).",
   ),
   "wrong-kind-of-name": entry<{ name: string; is: string; expected: string }>(
     "E0204", "error", (p) => `\`${p.name}\` is a ${p.is}, expected a ${p.expected}`,

@@ -129,7 +129,7 @@ describe("deploying to a fleet with Ansible", () => {
 
       // no drift after the rollout, then drift after a hand-made change
       for (const host of MEMBERS) {
-        const diff = await ssh(host, `${WGPC} diff ${stateOf(host)}/incoming --state-dir ${stateOf(host)}/state`);
+        const diff = await ssh(host, `${WGPC} diff ${stateOf(host)}/incoming --state-dir ${stateOf(host)}`);
         expect(diff.status, `${host}: ${diff.stdout}${diff.stderr}`).toBe(0);
         expect(diff.stdout).toContain("no drift");
       }
@@ -138,7 +138,7 @@ describe("deploying to a fleet with Ansible", () => {
       expect(rerun.status, rerun.stdout.slice(-3000)).toBe(0);
       for (const host of MEMBERS) expect(rerun.stdout).toMatch(new RegExp(`${host}\\s+: ok=\\d+\\s+changed=0\\s+unreachable=0\\s+failed=0`));
       lab.ns["client-b"].run("nft", ["add", "rule", "inet", "wgpc", "input", "tcp", "dport", "4444", "accept"]);
-      const drift = await ssh("client-b", `${WGPC} diff ${stateOf("client-b")}/incoming --state-dir ${stateOf("client-b")}/state`);
+      const drift = await ssh("client-b", `${WGPC} diff ${stateOf("client-b")}/incoming --state-dir ${stateOf("client-b")}`);
       expect(drift.status).toBe(1);
       expect(drift.stdout).toContain("not in the bundle: tcp dport 4444 accept");
       // --check mode reports it through wgpc diff, and changes nothing
@@ -159,17 +159,17 @@ describe("deploying to a fleet with Ansible", () => {
       expect(spawnSync(process.execPath, [path.join(ROOT, "dist/src/cli/main.js"), "compile", path.join(cutting, "policy.wgp"), "-o", cutOut]).status).toBe(0);
       const saved = () => lab.ns["client-b"].run("nft", ["list", "ruleset"]) + lab.ns["client-b"].run("iptables-save", []).replace(/^#.*\n/gm, "");
       const before = saved();
-      const refused = await ssh("client-b", `${WGPC} apply ${cutOut}/client-b --state-dir ${stateOf("client-b")}/state`);
+      const refused = await ssh("client-b", `${WGPC} apply ${cutOut}/client-b --state-dir ${stateOf("client-b")}`);
       expect(refused.status).toBe(1);
       expect(refused.stderr).toContain("error[E1002]");
       expect(refused.stderr).toContain(`from ${ADMIN} to 10.0.123.4 port 22/tcp would be dropped by policy.wgp:${denyLine}`);
       expect(saved()).toBe(before);
-      const dryRun = await ssh("client-b", `${WGPC} apply ${cutOut}/client-b --dry-run --state-dir ${stateOf("client-b")}/state`);
+      const dryRun = await ssh("client-b", `${WGPC} apply ${cutOut}/client-b --dry-run --state-dir ${stateOf("client-b")}`);
       expect(dryRun.status).toBe(1);
       expect(dryRun.stderr).toContain("error[E1002]");
 
       // forced and not confirmed: the admin is cut off until the watcher puts the saved state back
-      const forced = ssh("client-b", `${WGPC} apply ${cutOut}/client-b --force --timeout 8 --state-dir ${stateOf("client-b")}/state`);
+      const forced = ssh("client-b", `${WGPC} apply ${cutOut}/client-b --force --timeout 8 --state-dir ${stateOf("client-b")}`);
       let cut = false;
       for (let i = 0; i < 40 && !cut; i++) {
         await new Promise((r) => setTimeout(r, 250));
@@ -185,7 +185,7 @@ describe("deploying to a fleet with Ansible", () => {
       expect((await ssh("client-b", "true")).status, "ssh connects again").toBe(0);
     } finally {
       for (const d of daemons) d.kill("SIGKILL");
-      for (const host of MEMBERS) spawnSync("pkill", ["-KILL", "-f", "--", `--state-dir ${stateOf(host)}/state`]);
+      for (const host of MEMBERS) spawnSync("pkill", ["-KILL", "-f", "--", `--state-dir ${stateOf(host)}`]);
       fs.rmSync(pins, { recursive: true, force: true });
       lab.close();
     }

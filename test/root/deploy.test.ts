@@ -3,7 +3,7 @@
 // tools printed before (firewall, ipsets, tc, XDP maps), a failure half-way
 // restores, a state wgpc cannot rebuild is reported, and diff sees drift.
 // Pins and state go under this test's own directories; all is removed.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -144,6 +144,58 @@ describe("wgpc apply and wgpc diff", () => {
       expect(next.stderr).toContain("was never confirmed and its watcher is gone: putting back what it saved");
       expect(next.stderr).toContain("rolled back: the live state equals the saved one");
       expect(printed(ns)).toBe(before);
+    });
+  });
+
+  rootIt("a SIGHUP while apply.sh runs (the session dropped) does not end the apply half-way: the watcher takes over and rolls back", async () => {
+    const first = compileSeed("hup-1");
+    const second = compileSeed("hup-2", (t) => t.replace("allow vpn    -> any:web", "allow vpn    -> any:web\nallow any -> client-b:8080/tcp"));
+    await withNetnsAsync("deploy-hup", async (ns) => {
+      ns.run("ip", ["link", "set", "lo", "up"]);
+      const state = path.join(work, "state-hup");
+      expect(wgpc(ns, state, "apply", path.join(first, "client-b"), "--yes").status).toBe(0);
+      const before = printed(ns);
+      // an nft that takes two seconds after loading: the signal comes while apply.sh runs
+      const slow = path.join(work, "slow-bin");
+      fs.mkdirSync(slow, { recursive: true });
+      const nft = spawnSync("sh", ["-c", "command -v nft"], { encoding: "utf8" }).stdout.trim();
+      fs.writeFileSync(path.join(slow, "nft"), `#!/bin/sh\n${nft} "$@"; r=$?; case "$*" in *ruleset.nft*) sleep 2;; esac; exit $r\n`, { mode: 0o755 });
+      const child = spawn("nsenter", [`--net=/run/netns/${ns.name}`, process.execPath, CLI, "apply", path.join(second, "client-b"), "--timeout", "3", "--state-dir", state], {
+        env: { ...env, PATH: `${slow}:${process.env.PATH}` },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      for (let i = 0; i < 100 && !stderr.includes("saved the live state"); i++) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 500));
+      child.kill("SIGHUP");
+      const status = await new Promise<number | null>((resolve) => child.on("close", resolve));
+      // apply.sh finished, the watcher took the deadline, and nobody confirmed
+      expect(stderr).toContain("apply.sh: firewall: nftables applied");
+      expect(stderr).toContain("applied; waiting 3 s");
+      expect(status, stderr).toBe(1);
+      expect(stderr).toContain("error[E1004]: not confirmed within 3 s: the previous state was restored");
+      expect(printed(ns)).toBe(before);
+    });
+  });
+
+  rootIt("keeps the bundle as it was applied, even when the output is compiled again while it waits", async () => {
+    const first = compileSeed("recompile-1");
+    const other = compileSeed("recompile-2", (t) => t.replace("allow vpn    -> any:web", "allow vpn    -> any:web\nallow any -> client-b:8080/tcp"));
+    await withNetnsAsync("deploy-recompile", async (ns) => {
+      ns.run("ip", ["link", "set", "lo", "up"]);
+      const state = path.join(work, "state-recompile");
+      const waiting = wgpcAsync(ns, state, "apply", path.join(first, "client-b"), "--timeout", "30");
+      for (let i = 0; i < 100 && !wgpc(ns, state, "apply", "--status").stdout.startsWith("waiting"); i++) await new Promise((r) => setTimeout(r, 100));
+      // the output directory now holds another policy's bundle
+      fs.rmSync(path.join(first, "client-b"), { recursive: true });
+      fs.cpSync(path.join(other, "client-b"), path.join(first, "client-b"), { recursive: true });
+      expect(wgpc(ns, state, "apply", "--confirm").status).toBe(0);
+      expect((await waiting).status).toBe(0);
+      // what is kept is what runs: the first policy's bundle, with no 8080 rule
+      expect(fs.readFileSync(path.join(state, "current/ruleset.nft"), "utf8")).not.toContain("8080");
+      expect(ns.run("nft", ["list", "table", "inet", "wgpc"])).not.toContain("8080");
+      expect(wgpc(ns, state, "diff", path.join(other, "client-b")).status).toBe(1);
     });
   });
 

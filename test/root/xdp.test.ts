@@ -254,6 +254,15 @@ describe("the XDP program in the kernel", () => {
         // and the VPN interface, which this policy no longer uses, is left clean
         expect(fs.existsSync(`${pins}/wg0`)).toBe(false);
         expect(ns.run("ip", ["-d", "link", "show", "wg0"])).not.toMatch(/xdp/);
+
+        // taken off by hand: ensure puts the pinned program back on (same program, maps kept)
+        const attached = () => ns.run("ip", ["-d", "link", "show", "eth0"]).match(/prog\/xdp\S* id (\d+)/)?.[1];
+        expect(attached()).toBe(String(id()));
+        ns.run("ip", ["link", "set", "dev", "eth0", "xdpdrv", "off"]);
+        expect(attached()).toBeUndefined();
+        inNet(ns, "sh", [path.join(bundle, "xdp/load.sh"), "ensure"], env);
+        expect(attached()).toBe(String(id()));
+        expect(run(ns, prog, from("11.11.0.20"), "i")).toBe(XDP_DROP);
       } finally {
         try {
           inNet(ns, "sh", [path.join(bundle, "xdp/load.sh"), "detach"], env);

@@ -234,6 +234,17 @@ describe("the Ansible files", () => {
     expect(playbook).toContain('serial: "{{ wgpc_serial | default(5) }}"');
     expect(playbook).toContain('max_fail_percentage: "{{ wgpc_max_fail_percentage | default(0) }}"');
   });
+
+  it("refuse a machine named like a group of the inventory or the ansible directory, at its name", () => {
+    // in the inventory such a host would stand for the group: the playbook would run on it alone
+    for (const name of ["wgpc", "all", "ungrouped", "wgpc_hub", "wgpc_peers", "wgpc_hosts", "ansible"]) {
+      const result = compileText(`host ${name} 10.0.0.8 on eth0\nhost b 10.0.0.9 on eth0\nallow b -> ${name}:22/tcp\n`);
+      expect(result.bundles, name).toBeUndefined();
+      const d = result.diagnostics.find((x) => x.slug === "invalid-machine-name");
+      expect(d?.message, name).toBe(`\`${name}\` cannot name a machine: \`--emit ansible\` uses it (a directory, or a group of the inventory)`);
+      expect(result.sources.position(d!.span!.file, d!.span!.start)).toEqual({ line: 1, column: 6 });
+    }
+  });
 });
 
 describe("the compared forms", () => {
