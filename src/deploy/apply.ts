@@ -294,8 +294,10 @@ function sourceSpan(src: RuleSource | undefined): { sources: Sources; span: Span
   if (!src) return undefined;
   const sources = new Sources();
   const prefix = "\n".repeat(src.line - 1);
-  const file = sources.add(src.path, `${prefix}${src.text}\n`);
-  const chars = [...src.text];
+  // the line comes from the bundle: control characters (a terminal's escapes) are not printed
+  const text = src.text.replace(/[\u0000-\u001f\u007f-\u009f]/g, "\ufffd");
+  const file = sources.add(src.path, `${prefix}${text}\n`);
+  const chars = [...text];
   const start = prefix.length + chars.slice(0, src.column - 1).join("").length;
   const end = start + chars.slice(src.column - 1, src.column - 1 + src.length).join("").length;
   return { sources, span: { file, start, end } };

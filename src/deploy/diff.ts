@@ -26,7 +26,19 @@ function textDrift(datapath: string, want: string, have: string): Drift[] {
   return [{ datapath, detail: parts.length > 0 ? parts.join("\n    ") : "the same lines in another order" }];
 }
 
+/** The other firewall's wgpc rules, still loaded: a machine has one (apply.sh removes the other's). */
+function otherFirewall(firewall: Firewall): Drift[] {
+  if (firewall === "iptables") return readNft() === null ? [] : [{ datapath: "nftables", detail: "table inet wgpc of an nftables bundle is loaded too" }];
+  return ([4, 6] as const).flatMap((family) =>
+    /^:wgpc-/m.test(restoreTables(readIptables(family)).get("filter") ?? "") ? [{ datapath: family === 4 ? "iptables" : "ip6tables", detail: "rules of an iptables bundle are loaded too" }] : [],
+  );
+}
+
 function firewallDrift(bundle: VerifiedBundle, firewall: Firewall): Drift[] {
+  return [...ownFirewallDrift(bundle, firewall), ...otherFirewall(firewall)];
+}
+
+function ownFirewallDrift(bundle: VerifiedBundle, firewall: Firewall): Drift[] {
   if (firewall === "nftables") {
     const live = readNft();
     if (live === null) return [{ datapath: "nftables", detail: "table inet wgpc is not loaded" }];

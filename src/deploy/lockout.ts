@@ -18,6 +18,8 @@ export function parseSshConnection(value: string | undefined): SshSession | unde
   const parts = value?.trim().split(/\s+/);
   if (!parts || parts.length !== 4) return undefined;
   const unmapped = (a: string) => a.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, "$1");
+  // ports as sshd writes them: decimal digits (not 22.0, 0x16 or 1e1)
+  if (!/^\d{1,5}$/.test(parts[1]!) || !/^\d{1,5}$/.test(parts[3]!)) return undefined;
   const port = Number(parts[3]);
   if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined;
   return { client: unmapped(parts[0]!), server: unmapped(parts[2]!), port };

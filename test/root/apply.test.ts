@@ -97,6 +97,15 @@ describe("apply.sh", () => {
       const ipt = apply(ns, dir, "--firewall", "iptables");
       expect(ipt.status, ipt.stderr).toBe(0);
       expect(ns.run("iptables-save", [])).toContain("-A wgpc-input-rules -s 192.168.4.0/24 -i wg0 -p tcp -m tcp --dport 1234");
+      // one firewall per machine: switching removes the other one's rules
+      expect(ipt.stdout).toContain("firewall: removed the table inet wgpc an nftables bundle loaded");
+      expect(ns.run("nft", ["list", "tables"])).not.toContain("table inet wgpc");
+      const back = apply(ns, dir, "--firewall", "nftables");
+      expect(back.status, back.stderr).toBe(0);
+      expect(back.stdout).toContain("firewall: removed the rules an iptables bundle loaded (iptables)");
+      expect(ns.run("iptables-save", ["-t", "filter"])).not.toContain("wgpc-");
+      expect(ns.run("iptables-save", ["-t", "filter"])).toContain(":INPUT ACCEPT");
+      expect(ns.run("nft", ["list", "table", "inet", "wgpc"])).toContain("tcp dport 1234 accept");
 
       fs.appendFileSync(path.join(dir, "ruleset.nft"), "# changed by hand\n");
       const refused = apply(ns, dir);

@@ -254,6 +254,12 @@ describe("wgpc apply and wgpc diff", () => {
       expect(natDrift.status).toBe(1);
       expect(natDrift.stdout).toContain("chains of an older bundle's masquerade are still there: wgpc-postrouting-rules");
       ns.run("nft", ["delete", "table", "ip", "nat"]);
+      // the other firewall's rules loaded too: drift
+      ns.run("nft", ["add", "table", "inet", "wgpc"]);
+      const both = wgpc(ns, state, "diff", path.join(first, "client-b"));
+      expect(both.status).toBe(1);
+      expect(both.stdout).toContain("drift in nftables:\n    table inet wgpc of an nftables bundle is loaded too");
+      ns.run("nft", ["delete", "table", "inet", "wgpc"]);
       // a set changed by hand is drift
       ns.run("ipset", ["add", before.match(/^add (wgpc-\S+) 203\.0\.113\.39,tcp:2000$/m)![1]!, "192.0.2.99,tcp:2000"]);
       const drift = wgpc(ns, state, "diff", path.join(first, "client-b"));

@@ -72,6 +72,8 @@ describe("the lockout check", () => {
     expect(parseSshConnection("::ffff:198.51.100.10 51234 ::ffff:10.0.123.4 2222")).toEqual({ client: "198.51.100.10", server: "10.0.123.4", port: 2222 });
     expect(parseSshConnection("198.51.100.10 51234 10.0.123.4")).toBeUndefined();
     expect(parseSshConnection("a b c 70000")).toBeUndefined();
+    // a port as sshd writes it, decimal digits only
+    for (const port of ["22.0", "0x16", "1e1", "+22"]) expect(parseSshConnection(`198.51.100.10 51234 10.0.123.4 ${port}`), port).toBeUndefined();
     expect(parseSshConnection(undefined)).toBeUndefined();
   });
 
