@@ -183,6 +183,12 @@ const WATCHER_GONE = "its watcher was gone";
 const ANSWERED_NO = "answered no";
 const IN_PROGRESS_HELP = "confirm it with `wgpc apply --confirm`, or wait for it to roll back (`wgpc apply --status` says how long)";
 
+/** What to do about a bundle that would cut the session: an early drop is not undone by an allow rule. */
+export function lockoutHelp(verdict: { readonly decided: string }): string {
+  const fix = verdict.decided.includes("early (XDP") ? "take the admins' source out of the early drop (XDP drops it before any allow rule)" : "allow the admins' source to the SSH port in the policy";
+  return `${fix}; or, knowingly, --force (unconfirmed, it is rolled back)`;
+}
+
 /** What to do about a failed apply.sh, when its words say. */
 function applyHelp(detail: string): string | undefined {
   if (/qdisc kind is unknown/i.test(detail)) return "this kernel lacks a qdisc the bundle uses (fq_codel, or netem for `delay`): load its module, or compile with another `leaf_qdisc` in wgpc.toml";
@@ -350,7 +356,7 @@ export function applyBundle(o: ApplyOptions): Outcome {
     } else if (verdict.cut) {
       const where = verdict.label && ir && Object.hasOwn(ir.sources, verdict.label) ? sourceSpan(ir.sources[verdict.label]) : undefined;
       const d = diagnostic("would-lock-out", { client: s.client, server: s.server, port: s.port, decided: verdict.decided }, where?.span, {
-        help: "allow the admins' source to the SSH port in the policy; or, knowingly, --force (unconfirmed, it is rolled back)",
+        help: lockoutHelp(verdict),
       });
       if (!o.force) return { exit: 1, diagnostics: [d], sources: where?.sources };
       log(`--force: ${d.message}`);

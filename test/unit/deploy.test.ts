@@ -14,7 +14,7 @@ import { earlyVerdict } from "../../src/ir/early.js";
 import { inputIrText, IrFileError, readInputIr } from "../../src/ir/serialize.js";
 import { checkLockout, parseSshConnection } from "../../src/deploy/lockout.js";
 import { verifyBundle, BundleError } from "../../src/deploy/bundle.js";
-import { applyBundle, confirmPending } from "../../src/deploy/apply.js";
+import { applyBundle, confirmPending, lockoutHelp } from "../../src/deploy/apply.js";
 import { ansibleBundle, packagesFor } from "../../src/deploy/ansible.js";
 import { ipsetMembers, lineDifference, nftTableForm, restoreForm } from "../../src/deploy/normalise.js";
 import { renderText } from "../../src/diagnostics/render.js";
@@ -95,7 +95,10 @@ describe("the lockout check", () => {
     const hub = ir("vpn-core");
     const session = { client: "10.0.123.66", server: "10.0.123.2", port: 22 };
     expect(earlyVerdict(hub.early.find((p) => p.iface === "eth0")!, { family: 4, saddr: 0x0a007b42n, daddr: 0x0a007b02n, proto: 6, l4: true, dport: 22 }).verdict).toBe("drop");
-    expect(checkLockout(hub, session, "eth0")).toEqual({ cut: true, decided: expect.stringMatching(/^would be dropped early \(XDP on eth0\) by policy\.wgp:\d+$/), label: expect.stringMatching(/^policy\.wgp:\d+$/) });
+    const early = checkLockout(hub, session, "eth0");
+    expect(early).toEqual({ cut: true, decided: expect.stringMatching(/^would be dropped early \(XDP on eth0\) by policy\.wgp:\d+$/), label: expect.stringMatching(/^policy\.wgp:\d+$/) });
+    // the help says what undoes it: an allow rule would not
+    expect(lockoutHelp(early as { decided: string })).toMatch(/^take the admins' source out of the early drop/);
     expect(checkLockout(hub, { ...session, client: "198.51.100.10" }, "eth0")).toMatchObject({ cut: false });
   });
 });
