@@ -119,9 +119,9 @@ describe("deploying to a fleet with Ansible", () => {
       // in batches of two
       expect(rollout.stdout.match(/^PLAY \[/gm)).toHaveLength(2);
       for (const host of MEMBERS) {
-        expect(fs.existsSync(path.join(stateOf(host), "state/applied.json")), `${host} kept its bundle`).toBe(true);
+        expect(fs.existsSync(path.join(stateOf(host), "applied.json")), `${host} kept its bundle`).toBe(true);
         // the lockout check ran for the controller's session, passed on by the playbook
-        expect(fs.readFileSync(path.join(stateOf(host), "state/apply.log"), "utf8")).toMatch(new RegExp(`lockout check: a new SSH connection from ${ADMIN.replace(/\./g, "\\.")} to ${HOSTS[host].v4.replace(/\./g, "\\.")}:22 is accepted by policy\\.wgp:\\d+`));
+        expect(fs.readFileSync(path.join(stateOf(host), "apply.log"), "utf8")).toMatch(new RegExp(`lockout check: a new SSH connection from ${ADMIN.replace(/\./g, "\\.")} to ${HOSTS[host].v4.replace(/\./g, "\\.")}:22 is accepted by policy\\.wgp:\\d+`));
       }
       // a fresh namespace tracks connections only once a firewall uses conntrack: the spokes speak first again
       lab.handshake();
@@ -173,7 +173,7 @@ describe("deploying to a fleet with Ansible", () => {
       let cut = false;
       for (let i = 0; i < 40 && !cut; i++) {
         await new Promise((r) => setTimeout(r, 250));
-        cut = fs.readFileSync(path.join(stateOf("client-b"), "state/apply.log"), "utf8").includes(`waiting 8 s`);
+        cut = fs.readFileSync(path.join(stateOf("client-b"), "apply.log"), "utf8").includes(`waiting 8 s`);
       }
       expect(cut, "the forced apply is waiting").toBe(true);
       expect((await ssh("client-b", "true")).status, "a new ssh connection is cut off").not.toBe(0);
