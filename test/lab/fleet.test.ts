@@ -107,7 +107,20 @@ describe("deploying to a fleet with Ansible", () => {
       fs.mkdirSync(path.join(out, "ansible/host_vars"), { recursive: true });
       for (const [h, v] of Object.entries(hostVars)) fs.writeFileSync(path.join(out, "ansible/host_vars", `${h}.yml`), `${JSON.stringify(v)}\n`);
       fs.writeFileSync(path.join(work, "vars.json"), JSON.stringify(vars));
-      const ansibleEnv = { ...process.env, ANSIBLE_HOME: path.join(work, "ansible-home"), ANSIBLE_LOCAL_TEMP: path.join(work, "ansible-tmp"), ANSIBLE_HOST_KEY_CHECKING: "False", ANSIBLE_NOCOLOR: "1", ANSIBLE_FORCE_COLOR: "0" };
+      // everything Ansible keeps between runs in this run's directory: its SSH control sockets
+      // (~/.ansible/cp by default, keyed by address and user) would otherwise carry a concurrent
+      // run's commands into this run's namespaces, and the async job files stay out of ~root
+      const ansibleEnv = {
+        ...process.env,
+        ANSIBLE_HOME: path.join(work, "ansible-home"),
+        ANSIBLE_LOCAL_TEMP: path.join(work, "ansible-tmp"),
+        ANSIBLE_SSH_CONTROL_PATH_DIR: path.join(work, "ansible-cp"),
+        ANSIBLE_ASYNC_DIR: path.join(work, "ansible-async"),
+        ANSIBLE_REMOTE_TEMP: path.join(work, "ansible-remote-tmp"),
+        ANSIBLE_HOST_KEY_CHECKING: "False",
+        ANSIBLE_NOCOLOR: "1",
+        ANSIBLE_FORCE_COLOR: "0",
+      };
       const playbookRun = (...extra: string[]) => runAsync("ip", ["netns", "exec", admin.name, "ansible-playbook", "-i", inventory, playbook, "-e", `@${path.join(work, "vars.json")}`, ...extra], { env: ansibleEnv });
 
       // the rollout
