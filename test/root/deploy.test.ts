@@ -32,6 +32,9 @@ function compileSeed(name: string, edit: (text: string) => string = (t) => t): s
   return path.join(dir, "out");
 }
 
+/** The seed with one more rule on client-b: a second bundle that differs from the first. */
+const withPort8080 = (text: string) => text.replace("allow vpn    -> any:web", "allow vpn    -> any:web\nallow any -> client-b:8080/tcp");
+
 const env = { ...process.env, WGPC_BPFFS: pins, SSH_CONNECTION: "" };
 const wgpc = (ns: Netns, state: string, ...args: string[]) =>
   spawnSync("nsenter", [`--net=/run/netns/${ns.name}`, process.execPath, CLI, ...args, "--state-dir", state], { encoding: "utf8", env });
@@ -114,7 +117,7 @@ describe("wgpc apply and wgpc diff", () => {
 
   rootIt("rolls back when the watcher dies, and the next apply puts back what a dead apply saved", async () => {
     const first = compileSeed("dead-1");
-    const second = compileSeed("dead-2", (t) => t.replace("allow vpn    -> any:web", "allow vpn    -> any:web\nallow any -> client-b:8080/tcp"));
+    const second = compileSeed("dead-2", withPort8080);
     await withNetnsAsync("deploy-dead", async (ns) => {
       ns.run("ip", ["link", "set", "lo", "up"]);
       const state = path.join(work, "state-dead");
@@ -149,7 +152,7 @@ describe("wgpc apply and wgpc diff", () => {
 
   rootIt("a SIGHUP while apply.sh runs (the session dropped) does not end the apply half-way: the watcher takes over and rolls back", async () => {
     const first = compileSeed("hup-1");
-    const second = compileSeed("hup-2", (t) => t.replace("allow vpn    -> any:web", "allow vpn    -> any:web\nallow any -> client-b:8080/tcp"));
+    const second = compileSeed("hup-2", withPort8080);
     await withNetnsAsync("deploy-hup", async (ns) => {
       ns.run("ip", ["link", "set", "lo", "up"]);
       const state = path.join(work, "state-hup");
@@ -181,7 +184,7 @@ describe("wgpc apply and wgpc diff", () => {
 
   rootIt("keeps the bundle as it was applied, even when the output is compiled again while it waits", async () => {
     const first = compileSeed("recompile-1");
-    const other = compileSeed("recompile-2", (t) => t.replace("allow vpn    -> any:web", "allow vpn    -> any:web\nallow any -> client-b:8080/tcp"));
+    const other = compileSeed("recompile-2", withPort8080);
     await withNetnsAsync("deploy-recompile", async (ns) => {
       ns.run("ip", ["link", "set", "lo", "up"]);
       const state = path.join(work, "state-recompile");
@@ -201,7 +204,7 @@ describe("wgpc apply and wgpc diff", () => {
 
   rootIt("asks on its terminal: y keeps the bundle, anything else rolls it back at once", () => {
     const first = compileSeed("tty-1");
-    const second = compileSeed("tty-2", (t) => t.replace("allow vpn    -> any:web", "allow vpn    -> any:web\nallow any -> client-b:8080/tcp"));
+    const second = compileSeed("tty-2", withPort8080);
     withNetns("deploy-tty", (ns) => {
       ns.run("ip", ["link", "set", "lo", "up"]);
       const state = path.join(work, "state-tty");
