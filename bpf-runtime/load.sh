@@ -77,8 +77,12 @@ attach() {
   fi
   bpftool prog load "$TMP/wgpc_xdp.o" "$dir/prog" type xdp pinmaps "$dir"
   update "$1"
-  # native where the driver has it, generic otherwise
-  ip link set dev "$1" xdpdrv pinned "$dir/prog" 2>/dev/null || ip link set dev "$1" xdpgeneric pinned "$dir/prog"
+  # native where the driver has it, generic otherwise; -force replaces a program already on the
+  # interface (one whose pins are gone: wgpc's XDP on this interface is this bundle's)
+  ip -force link set dev "$1" xdpdrv pinned "$dir/prog" 2>/dev/null || {
+    ip link set dev "$1" xdpdrv off 2>/dev/null || true
+    ip -force link set dev "$1" xdpgeneric pinned "$dir/prog"
+  }
 }
 
 ensure() {

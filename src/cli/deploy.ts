@@ -144,20 +144,27 @@ export function runApply(args: string[], io: Io, report: Report): number {
   }
   const timeout = values.timeout === undefined ? 60 : /^\d{1,4}$/.test(values.timeout) ? Number(values.timeout) : NaN;
   if (!(timeout >= 1 && timeout <= 3600)) return usage(io, report, "--timeout takes whole seconds from 1 to 3600");
-  return finish(
-    applyBundle({
-      bundleDir: positionals[0]!,
-      stateDir,
-      firewall: values.firewall,
-      timeout,
-      yes: values.yes ?? false,
-      force: values.force ?? false,
-      session,
-      interactive: process.stdin.isTTY === true && !values.yes,
-      dryRun: values["dry-run"] ?? false,
-      log,
-    }),
-  );
+  const options = {
+    bundleDir: positionals[0]!,
+    stateDir,
+    firewall: values.firewall,
+    timeout,
+    yes: values.yes ?? false,
+    force: values.force ?? false,
+    session,
+    interactive: process.stdin.isTTY === true && !values.yes,
+    dryRun: values["dry-run"] ?? false,
+    log,
+  };
+  try {
+    return finish(applyBundle(options));
+  } catch (e) {
+    // the state directory failing under it (a full disk, a file where wgpc keeps a folder): said,
+    // never a trace; an apply that had begun is put back by the next one (`wgpc apply --status` says so)
+    const code = (e as NodeJS.ErrnoException).code;
+    if (!code) throw e;
+    return finish({ exit: 2, diagnostics: [diagnostic("cannot-write-output", { path: stateDir, reason: `the state directory failed (${code}: ${(e as Error).message})` })] });
+  }
 }
 
 export function runDiff(args: string[], io: Io, report: Report): number {

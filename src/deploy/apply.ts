@@ -213,9 +213,14 @@ function restoreStale(state: string, stale: Extract<Inspected, { kind: "stale" }
 
 function writeOutcome(state: string, id: string, result: Result): void {
   const dir = paths(state).outcomes;
+  // wgpc's own folder: anything else in its place (a file, a link) only held old outcomes
+  if (fs.existsSync(dir) && !fs.lstatSync(dir).isDirectory()) fs.rmSync(dir, { force: true });
   fs.mkdirSync(dir, { recursive: true });
   // outcomes are read right after they are written: a day's are plenty
-  for (const f of fs.readdirSync(dir)) if (Date.now() - fs.statSync(path.join(dir, f)).mtimeMs > 86_400_000) fs.rmSync(path.join(dir, f), { force: true });
+  for (const f of fs.readdirSync(dir)) {
+    const entry = path.join(dir, f);
+    if (Date.now() - fs.lstatSync(entry).mtimeMs > 86_400_000) fs.rmSync(entry, { recursive: true, force: true });
+  }
   writeJson(path.join(dir, `${id}.json`), result);
 }
 
@@ -448,8 +453,8 @@ function applyLocked(o: ApplyOptions, verified: VerifiedBundle, firewall: Firewa
     return problems;
   };
 
-  // in a session of its own: a signal to this terminal's processes does not cut it short
-  const applied = run("setsid", ["--wait", "sh", path.join(bundle.dir, "apply.sh"), "--firewall", firewall]);
+  // (run: in a session of its own, so a signal to this terminal's processes does not cut it short)
+  const applied = run("sh", [path.join(bundle.dir, "apply.sh"), "--firewall", firewall]);
   for (const line of `${applied.stdout}${applied.stderr}`.split("\n").filter(Boolean)) log(`apply.sh: ${line}`);
   if (applied.status !== 0) {
     const problems = rollback("apply.sh failed");

@@ -13,10 +13,18 @@ export interface Ran {
   readonly stderr: string;
 }
 
+/**
+ * Runs a tool in a session of its own (setsid): a Ctrl-C or hangup sent to
+ * the terminal's processes reaches wgpc, which holds it off while it
+ * applies, and not the tool, whose cut-short output would read as a wrong
+ * snapshot (an nft table "absent" that is there).
+ */
 export function run(command: string, args: readonly string[], input?: string, env?: NodeJS.ProcessEnv): Ran {
-  const r = spawnSync(command, args, { input, encoding: "utf8", env: env ?? process.env, maxBuffer: 1 << 30 });
-  if (r.error) return { status: 127, stdout: "", stderr: `${command}: ${(r.error as NodeJS.ErrnoException).code === "ENOENT" ? "not installed" : r.error.message}` };
-  return { status: r.status ?? 128, stdout: r.stdout, stderr: r.stderr };
+  const r = spawnSync("setsid", ["--wait", command, ...args], { input, encoding: "utf8", env: env ?? process.env, maxBuffer: 1 << 30 });
+  if (r.error) return { status: 127, stdout: "", stderr: `setsid: ${r.error.message}` };
+  // setsid says 127 when the tool is not there
+  if (r.status === 127 && /No such file or directory/.test(r.stderr)) return { status: 127, stdout: "", stderr: `${command}: not installed` };
+  return { status: r.status ?? 128 + (r.signal ? 1 : 0), stdout: r.stdout, stderr: r.stderr };
 }
 
 export class StepError extends Error {
@@ -102,7 +110,10 @@ function readXdp(pins: string): LiveState["xdp"] {
     // only the directories load.sh makes (a stray link or file is not an interface's pins)
     if (!fs.lstatSync(dir).isDirectory()) continue;
     const link = run("ip", ["-d", "link", "show", "dev", iface]).stdout;
-    const attached = link.match(/prog\/xdp(\w*) id \d+/)?.[0].replace(/ id \d+/, "") ?? "none";
+    const on = link.match(/(prog\/xdp\w*) id (\d+)/);
+    // the mode, and whether what is attached is the program pinned here (not another one put on by hand)
+    const pinned = run("bpftool", ["-j", "prog", "show", "pinned", path.join(dir, "prog")]).stdout.match(/^\{"id":(\d+),/)?.[1];
+    const attached = !on ? "none" : on[2] === pinned ? on[1]! : `${on[1]} id ${on[2]}, not the pinned program`;
     const maps: Record<string, string> = {};
     for (const map of fs.readdirSync(dir).sort()) {
       // counters change with traffic, not with the rules

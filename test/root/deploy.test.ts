@@ -112,6 +112,16 @@ describe("wgpc apply and wgpc diff", () => {
       expect(drift.stdout).toContain("drift in tc wg0:");
       expect(drift.stdout).toContain("rate 5Mbit");
       expect(drift.stdout).toContain("drift in xdp eth0 wgpc_src4:");
+      // another XDP program put on the interface by hand, in the same mode: drift too
+      const passC = path.join(work, "pass.c");
+      fs.writeFileSync(passC, '#include <linux/bpf.h>\n__attribute__((section("xdp"), used)) int pass(void *ctx) { return XDP_PASS; }\nchar _license[] __attribute__((section("license"), used)) = "GPL";\n');
+      const passO = path.join(work, "pass.o");
+      const cc = spawnSync("clang", ["-O2", "-target", "bpf", `-I/usr/include/${process.arch === "x64" ? "x86_64" : "aarch64"}-linux-gnu`, "-c", passC, "-o", passO], { encoding: "utf8" });
+      expect(cc.status, cc.stderr).toBe(0);
+      ns.run("ip", ["-force", "link", "set", "dev", "eth0", "xdpdrv", "obj", passO, "sec", "xdp"]);
+      const foreign = wgpc(ns, state, "diff", path.join(first, "vpn-core"));
+      expect(foreign.status).toBe(1);
+      expect(foreign.stdout).toMatch(/drift in xdp eth0:\n {4}attached prog\/xdp id \d+, not the pinned program, applied prog\/xdp/);
     });
   });
 

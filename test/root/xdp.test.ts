@@ -263,6 +263,13 @@ describe("the XDP program in the kernel", () => {
         inNet(ns, "sh", [path.join(bundle, "xdp/load.sh"), "ensure"], env);
         expect(attached()).toBe(String(id()));
         expect(run(ns, prog, from("11.11.0.20"), "i")).toBe(XDP_DROP);
+        // the pins gone (a reboot of bpffs, a hand) while the program stays on: ensure attaches anew
+        const old = id();
+        fs.rmSync(`${pins}/eth0`, { recursive: true, force: true });
+        expect(attached()).toBe(String(old));
+        inNet(ns, "sh", [path.join(bundle, "xdp/load.sh"), "ensure"], env);
+        expect(attached()).toBe(String(id()));
+        expect(id()).not.toBe(old);
       } finally {
         try {
           inNet(ns, "sh", [path.join(bundle, "xdp/load.sh"), "detach"], env);
