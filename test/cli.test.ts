@@ -179,6 +179,21 @@ describe("wgpc compile", () => {
 });
 
 describe("wgpc check and usage", () => {
+  it("says in one line when its output cannot be written, and is quiet when the reader stops early", () => {
+    const full = fs.openSync("/dev/full", "w");
+    try {
+      const r = spawnSync(process.execPath, [CLI, "--help"], { stdio: ["ignore", full, "pipe"], encoding: "utf8" });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toBe("wgpc: cannot write the output (ENOSPC)\n");
+    } finally {
+      fs.closeSync(full);
+    }
+    // far more than a pipe holds, read 10 bytes of: the writer gets EPIPE
+    const big = Array.from({ length: 20_000 }, (_, i) => `host h${i} 10.${i >> 8}.${i & 255}.1`).join("\n");
+    const piped = spawnSync("sh", ["-c", `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} fmt --stdin | head -c 10 >/dev/null`], { input: big, encoding: "utf8" });
+    expect(piped.stderr).toBe("");
+  });
+
   it("checks without writing", () => {
     const r = wgpc("check", SEED);
     expect(r.code).toBe(0);

@@ -478,11 +478,13 @@ export function main(argv: string[], io: Io): number {
 
 const invokedDirectly = process.argv[1] !== undefined && fs.realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
 if (invokedDirectly) {
-  // a reader that stops early (`wgpc diff … | head -1`) is no error: the exit code stands
+  // a reader that stops early (`wgpc diff … | head -1`) is no error: the exit code stands;
+  // output that cannot be written at all (a full disk) is said in one line, never a trace
   for (const stream of [process.stdout, process.stderr]) {
     stream.on("error", (e: NodeJS.ErrnoException) => {
-      if (e.code !== "EPIPE") throw e;
-      process.exit(process.exitCode ?? 0);
+      if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+      if (stream === process.stdout) process.stderr.write(`wgpc: cannot write the output (${e.code ?? e.message})\n`);
+      process.exit(EXIT.usage);
     });
   }
   process.exitCode = main(process.argv.slice(2), {
