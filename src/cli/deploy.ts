@@ -75,8 +75,11 @@ export function findSshSession(env: NodeJS.ProcessEnv = process.env): SshSession
   for (let hops = 0; pid > 1 && hops < 64; hops++) {
     try {
       const environ = fs.readFileSync(`/proc/${pid}/environ`, "latin1").split("\0");
-      const found = parseSshConnection(environ.find((e) => e.startsWith("SSH_CONNECTION="))?.slice("SSH_CONNECTION=".length));
+      const value = environ.find((e) => e.startsWith("SSH_CONNECTION="))?.slice("SSH_CONNECTION=".length);
+      const found = parseSshConnection(value);
       if (found) return found;
+      // the sudo case: the session is an ancestor's, and it cannot be read either
+      if ((value ?? "").trim() !== "") return "unreadable";
       // the fourth field of stat after the command's parenthesis is the parent's pid
       const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
       pid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);

@@ -192,6 +192,20 @@ describe("wgpc apply and wgpc diff", () => {
     });
   });
 
+  rootIt("refuses to guess the session when SSH_CONNECTION cannot be read, its own or an ancestor's (the sudo case)", () => {
+    const seed = compileSeed("ssh-env");
+    withNetns("deploy-sshenv", (ns) => {
+      const dry = `${process.execPath} ${CLI} apply ${path.join(seed, "client-b")} --dry-run --state-dir ${path.join(work, "state-sshenv")}`;
+      const own = spawnSync("nsenter", [`--net=/run/netns/${ns.name}`, "sh", "-c", dry], { encoding: "utf8", env: { ...env, SSH_CONNECTION: "198.51.100.10 5555 10.0.123.4 22.0" } });
+      expect(own.status).toBe(2);
+      expect(own.stderr).toContain("SSH_CONNECTION is set but is not CLIENT_IP CLIENT_PORT SERVER_IP SERVER_PORT");
+      // sudo drops it from wgpc's own environment; the shell above still has it
+      const parent = spawnSync("nsenter", [`--net=/run/netns/${ns.name}`, "sh", "-c", `env -u SSH_CONNECTION ${dry}; exit $?`], { encoding: "utf8", env: { ...env, SSH_CONNECTION: "garbage" } });
+      expect(parent.status).toBe(2);
+      expect(parent.stderr).toContain("SSH_CONNECTION is set but is not CLIENT_IP CLIENT_PORT SERVER_IP SERVER_PORT");
+    });
+  });
+
   rootIt("keeps the bundle as it was applied, even when the output is compiled again while it waits", async () => {
     const first = compileSeed("recompile-1");
     const other = compileSeed("recompile-2", withPort8080);
