@@ -245,11 +245,7 @@ function commit(state: string, bundle: VerifiedBundle, firewall: Firewall, devic
   const staging = `${p.current}.new`;
   fs.rmSync(staging, { recursive: true, force: true });
   // only what SHA256SUMS vouches for: the kept copy is run as root on a later rollback
-  for (const file of [...bundle.files.keys(), "SHA256SUMS"]) {
-    fs.mkdirSync(path.dirname(path.join(staging, file)), { recursive: true });
-    fs.copyFileSync(path.join(bundle.dir, file), path.join(staging, file));
-    fs.chmodSync(path.join(staging, file), fs.statSync(path.join(bundle.dir, file)).mode & 0o755);
-  }
+  copyBundle(bundle, staging);
   fs.rmSync(`${p.current}.old`, { recursive: true, force: true });
   if (fs.existsSync(p.current)) fs.renameSync(p.current, `${p.current}.old`);
   fs.renameSync(staging, p.current);
